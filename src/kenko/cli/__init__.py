@@ -1,0 +1,1 @@
+"""The `kenko` command line."""

@@ -1,0 +1,156 @@
+"""Reading scorecard files: YAML → validated model, errors by key path and line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from kenko.errors import ScorecardError
+from kenko.scorecard.model import Scorecard
+
+_HINTS = {
+    "extra_forbidden": "remove the key or check its spelling against the JSON Schema",
+    "missing": "add the key",
+    "literal_error": "use one of the listed values",
+}
+
+
+@dataclass(frozen=True)
+class ScorecardFile:
+    """A validated scorecard with the text it came from and that text's version."""
+
+    scorecard: Scorecard
+    text: str
+    version: str
+    path: Path | None = None
+
+
+def version_of(text: str) -> str:
+    """A scorecard version: the sha256 of its text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def template_text() -> str:
+    """The commented DEAR template that `kenko init` writes."""
+    return (
+        resources.files("kenko.scorecard").joinpath("template.yaml").read_text("utf-8")
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the scorecard file, for editor completion."""
+    schema = Scorecard.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "kenko scorecard"
+    return schema
+
+
+def read_scorecard(path: Path) -> ScorecardFile:
+    """Read and validate a scorecard file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScorecardError(
+            f"cannot read the scorecard: {exc.strerror}",
+            where=str(path),
+            fix="check the `scorecard` setting in kenko.yaml",
+        ) from exc
+    return parse_scorecard(text, path)
+
+
+def parse_scorecard(text: str, path: Path | None = None) -> ScorecardFile:
+    """Validate scorecard text; every problem is reported with its key path and line."""
+    where = str(path) if path else "scorecard"
+    try:
+        raw = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise ScorecardError(f"not valid YAML: {exc}", where=where) from exc
+    if not isinstance(raw, dict):
+        raise ScorecardError(
+            "expected a mapping with at least `groups`",
+            where=where,
+            fix=_template_fix(),
+        )
+    try:
+        scorecard = Scorecard.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(err, root) for err in exc.errors()]
+        raise ScorecardError(
+            f"{len(problems)} problem(s) in the scorecard",
+            where=where,
+            problems=problems,
+        ) from exc
+    semantic = _semantic_problems(scorecard)
+    if semantic:
+        raise ScorecardError(
+            f"{len(semantic)} problem(s) in the scorecard",
+            where=where,
+            problems=semantic,
+        )
+    return ScorecardFile(scorecard, text, version_of(text), path)
+
+
+def _semantic_problems(scorecard: Scorecard) -> list[tuple[str, str]]:
+    # Formula names, cycles and period arithmetic are the engine's to judge.
+    from kenko.measures import check_scorecard_semantics
+
+    return list(check_scorecard_semantics(scorecard))
+
+
+def _describe(err: Any, root: yaml.Node | None) -> tuple[str, str]:
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
+    path = _key_path(loc)
+    line = _line_of(root, loc)
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] not in ("missing",) and "input" in err:
+        shown = err["input"]
+        if not isinstance(shown, dict | list):
+            message += f" (found {shown!r})"
+    hint = _HINTS.get(err["type"])
+    if hint:
+        message += f"; {hint}"
+    where = f"{path} (line {line})" if line else path
+    return where, message
+
+
+def _key_path(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    line = None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            node = None
+    if node is not None:
+        line = node.start_mark.line + 1
+    return line
+
+
+def _template_fix() -> str:
+    return "start from the template: `kenko init` writes a commented scorecard.yaml"
+
+
+def write_json_schema(path: Path) -> None:
+    path.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
