@@ -590,3 +590,29 @@ def test_load__unreadable_file_raises_data_error(
         load_files(store, EVENTS, [path], entity="events", now=NOW)
     assert str(path) in str(caught.value)
     assert rows(store, "SELECT count(*) FROM loads") == [(0,)]
+
+
+def test_load__csv_rows_with_the_wrong_column_count_are_quarantined(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "accounts.csv",
+        """
+account_id,name
+A,Acme
+B,Beta,extra
+C
+D,Delta
+""",
+    )
+    [report] = load_files(store, Settings(), [path], now=NOW)
+
+    assert counts(report) == (4, 2, 2, 0)
+    assert rows(
+        store, "SELECT row, field, value, reason FROM quarantine ORDER BY row"
+    ) == [
+        (2, "(row)", "B,Beta,extra", "expected 2 columns, found 3"),
+        (3, "(row)", "C", "expected 2 columns, found 1"),
+    ]
+    assert rows(store, "SELECT account_id FROM accounts ORDER BY 1") == [("A",), ("D",)]

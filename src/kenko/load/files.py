@@ -21,6 +21,9 @@ from kenko.errors import DataError
 log = logging.getLogger(__name__)
 
 ROW = "_kenko_row"
+# A CSV row with the wrong number of columns: why, and its raw text.
+MALFORMED = "_kenko_malformed"
+RAW = "_kenko_raw"
 _FIX_FORMAT = "kenko reads .csv, .csv.gz and .parquet files; export the data as one"
 
 
@@ -55,7 +58,8 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     else:
         _open_csv(con, path)
     described = con.sql("DESCRIBE src").fetchall()
-    return {name: dtype for name, dtype, *_ in described if name != ROW}
+    hidden = (ROW, MALFORMED, RAW)
+    return {name: dtype for name, dtype, *_ in described if name not in hidden}
 
 
 def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -70,6 +74,7 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         rest = ", ".join(f'"{_ident(n)}"' for n in names)
         con.sql(
             f"CREATE OR REPLACE TEMP VIEW src AS SELECT file_row_number + 1 AS {ROW}, "
+            f"CAST(NULL AS VARCHAR) AS {MALFORMED}, CAST(NULL AS VARCHAR) AS {RAW}, "
             f"{rest} FROM read_parquet('{literal}', file_row_number = true)"
         )
     except duckdb.Error as exc:
@@ -82,7 +87,8 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 def _open_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     try:
-        with pacsv.open_csv(str(path)) as reader:
+        skip = pacsv.ParseOptions(invalid_row_handler=lambda row: "skip")
+        with pacsv.open_csv(str(path), parse_options=skip) as reader:
             names = reader.schema.names
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -91,24 +97,66 @@ def _open_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                 where=str(path),
                 fix="give every column a distinct name",
             )
-        table = pacsv.read_csv(
-            str(path),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        table, bad = _read_csv_text(path, names)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
         raise DataError(
             f"cannot read the file as CSV: {_first_line(exc)}",
             where=str(path),
             fix="save it as UTF-8 CSV with a header row (or as Parquet)",
         ) from exc
-    rows = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
-    table = table.append_column(ROW, rows)
+    table = _with_row_numbers(table, bad, names)
     con.register("src_arrow", table)
     con.sql("CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM src_arrow")
+
+
+def _read_csv_text(
+    path: Path, names: list[str], threads: bool = True
+) -> tuple[pa.Table, list[tuple[int, str, int, int]]]:
+    """Every column as text, and the rows whose column count is wrong."""
+    bad: list[tuple[int | None, str, int, int]] = []
+
+    def keep_aside(row: pacsv.InvalidRow) -> str:
+        bad.append((row.number, row.text, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    table = pacsv.read_csv(
+        str(path),
+        read_options=pacsv.ReadOptions(use_threads=threads),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    if any(number is None for number, *_ in bad):
+        # Only a single-threaded read knows where the bad rows are; pay for it then.
+        return _read_csv_text(path, names, threads=False)
+    return table, [(int(n or 0), t, e, a) for n, t, e, a in bad]
+
+
+def _with_row_numbers(
+    table: pa.Table, bad: list[tuple[int, str, int, int]], names: list[str]
+) -> pa.Table:
+    """Number the rows 1.. in file order, malformed ones included as empty rows."""
+    total = table.num_rows + len(bad)
+    # pyarrow numbers physical lines with the header as line 1.
+    bad_rows = np.array([number - 1 for number, *_ in bad], dtype=np.int64)
+    numbers = np.arange(1, total + 1, dtype=np.int64)
+    good_rows = numbers[~np.isin(numbers, bad_rows)]
+    table = table.append_column(ROW, pa.array(good_rows))
+    table = table.append_column(MALFORMED, pa.nulls(table.num_rows, pa.string()))
+    table = table.append_column(RAW, pa.nulls(table.num_rows, pa.string()))
+    if not bad:
+        return table
+    columns = {n: pa.nulls(len(bad), pa.string()) for n in names}
+    columns[ROW] = pa.array(bad_rows)
+    columns[MALFORMED] = pa.array(
+        [f"expected {e} columns, found {a}" for _, _, e, a in bad], pa.string()
+    )
+    columns[RAW] = pa.array([text for _, text, _, _ in bad], pa.string())
+    extra = pa.table(columns).select(table.column_names)
+    return pa.concat_tables([table, extra]).sort_by(ROW)
 
 
 def _ident(name: str) -> str:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from kenko.load.fields import FIELDS, SQL_TYPES, Check, Source, lit
-from kenko.load.files import ROW
+from kenko.load.files import MALFORMED, RAW, ROW
 from kenko.settings import Entity, EntitySource, Settings
 
 
@@ -53,7 +53,8 @@ def build_checked(
     ctx: FileContext, parsed: dict[str, str], checks: list[Check], plan: Plan
 ) -> int:
     """Create table ``checked`` (one row per data row) and return the rows read."""
-    sources = [f"{ROW}"]
+    sources = [ROW, MALFORMED, RAW]
+    checks = [Check("(row)", f"{MALFORMED} IS NOT NULL", MALFORMED), *checks]
     values = []
     for f in FIELDS[ctx.entity]:
         src = ctx.mapped.get(f.name)
@@ -88,6 +89,7 @@ def rejections(ctx: FileContext) -> pa.Table:
     """The rows of ``checked`` that failed a check, as quarantine rows."""
     names = [f.name for f in FIELDS[ctx.entity]]
     value = " ".join(f"WHEN {lit(n)} THEN CAST(s_{n} AS VARCHAR)" for n in names)
+    value += f" WHEN '(row)' THEN {RAW}"
     return arrow(
         ctx.con,
         f"SELECT {lit(ctx.load_id)} AS load_id, {lit(ctx.file)} AS file, "
