@@ -94,7 +94,7 @@ class Store:
             return 0
         columns = [c for c in data.column_names if c in table.c]
         data = data.select(columns)
-        driver = conn.connection.driver_connection
+        driver: Any = conn.connection.driver_connection
         if self.dialect == "duckdb":
             view = f"_kenko_insert_{id(data)}"
             driver.register(view, data)
