@@ -1,0 +1,376 @@
+"""Every measure for every account active on the as-of date, in one pass."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from kenko.durations import Duration
+from kenko.errors import ScorecardError
+from kenko.measures import events as ev
+from kenko.measures import formula
+from kenko.measures.check import formula_cycle_members, formula_order
+from kenko.measures.windows import ZoneBounds, zone_bounds
+from kenko.scorecard.model import Measure
+from kenko.settings import Settings
+from kenko.store import Store
+from kenko.warnings import NotPointInTimeWarning
+
+log = logging.getLogger(__name__)
+
+NOTE_NO_SEATS = "no seat count"
+NOTE_NO_USERS = "no active users in the window"
+
+
+@dataclass
+class MeasureFrame:
+    """Measures of the accounts active on ``as_of``, indexed by account_id.
+
+    ``values`` holds one float column per measure (NaN = no value) and ``notes`` the
+    same shape of text saying why a value is missing. ``accounts`` holds the builtins
+    (seats, mrr, products, tenure_days, days_to_renewal, first_start, timezone,
+    known_on) and ``attributes`` the account attributes as text.
+    """
+
+    as_of: date
+    values: pd.DataFrame
+    notes: pd.DataFrame
+    accounts: pd.DataFrame
+    attributes: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def account_ids(self) -> list[str]:
+        return list(self.values.index)
+
+    def note(self, account_id: str, measure: str) -> str | None:
+        value = self.notes.at[account_id, measure]
+        return value if isinstance(value, str) else None
+
+
+def compute_measures(
+    store: Store, measures: list[Measure], as_of: date, settings: Settings
+) -> MeasureFrame:
+    """Every measure for every account with a subscription active on ``as_of``."""
+    _check_measures(measures)
+    con = store.ibis()
+    accounts = active_accounts(con, as_of, settings)
+    attributes, static = account_attributes(con, accounts.index)
+    index = accounts.index
+    values = pd.DataFrame(index=index, columns=[m.name for m in measures], dtype=float)
+    notes = pd.DataFrame(None, index=index, columns=values.columns, dtype=object)
+    frame = MeasureFrame(as_of, values, notes, accounts, attributes)
+
+    # Event measures: one aggregate query (plus one for per-period measures).
+    event_measures = [m for m in measures if m.source_kind == "events"]
+    users = {
+        Duration.parse(m.window) for m in measures if m.normalise == "per_active_user"
+    }
+    result: ev.EventResult | None = None
+    if len(index) and (event_measures or users):
+        zones, raw_names = _zones(event_measures, users, frame, settings)
+        result = ev.aggregate_events(
+            con, event_measures, users, as_of, zones, raw_names, settings.timezone
+        )
+        for m in event_measures:
+            values[m.name] = _event_value(m, result, frame)
+
+    # Account attributes and subscription fields.
+    stale: list[str] = []
+    for m in measures:
+        if m.source_kind == "attribute":
+            values[m.name] = _attribute_value(m, frame, static, stale)
+        elif m.source_kind == "subscription":
+            values[m.name] = accounts[m.subscription].astype(float)
+    if stale:
+        message = (
+            f"{', '.join(stale)}: not point-in-time for {as_of}; the account export "
+            "is newer than the as-of date, so these values were left out"
+        )
+        frame.warnings.append(message)
+        warnings.warn(message, NotPointInTimeWarning, stacklevel=2)
+
+    for m in measures:
+        if m.source_kind != "formula":
+            values[m.name] = _normalised(m, values[m.name], frame, result)
+
+    # Formulas, each after the formulas it reads.
+    reads = {
+        m.name: formula.names(m.formula) for m in measures if m.formula is not None
+    }
+    by_name = {m.name: m for m in measures}
+    for name in formula_order(reads):
+        m = by_name[name]
+        assert m.formula is not None
+        inputs = {n: values[n] for n in reads[name] if n in values}
+        inputs.update({b: accounts[b].astype(float) for b in formula.BUILTINS})
+        value = formula.evaluate(m.formula, inputs, index)
+        _note(notes, m.name, value.isna(), "a formula input is missing or divides by 0")
+        values[m.name] = _normalised(m, value, frame, result)
+
+    log.info(
+        "computed %d measures for %d accounts as of %s",
+        len(measures),
+        len(index),
+        as_of,
+    )
+    return frame
+
+
+def _check_measures(measures: list[Measure]) -> None:
+    names = [m.name for m in measures]
+    known = set(names) | set(formula.BUILTINS)
+    for m in measures:
+        if m.per_period is not None and ev.period_count(m) is None:
+            raise ScorecardError(
+                f"window {m.window} is not a whole number of periods of "
+                f"{m.per_period.period}",
+                where=f"measure {m.name}.per_period",
+                fix="pick a period that divides the window (12w / 1w, 3mo / 1mo)",
+            )
+        if m.formula is None:
+            continue
+        try:
+            used = formula.names(m.formula)
+        except formula.FormulaSyntaxError as exc:
+            raise ScorecardError(str(exc), where=f"measure {m.name}.formula") from exc
+        for other in sorted(used - known):
+            raise ScorecardError(
+                f"the formula reads {other!r}, which is not a measure",
+                where=f"measure {m.name}.formula",
+                fix="use another measure's name or one of "
+                + ", ".join(formula.BUILTINS),
+            )
+    reads = {m.name: formula.names(m.formula) for m in measures if m.formula}
+    cycle = formula_cycle_members({k: v & set(names) for k, v in reads.items()})
+    if cycle:
+        raise ScorecardError(
+            "the formula depends on itself",
+            where=f"measure {cycle[0]}.formula",
+            fix="break the cycle between " + ", ".join(cycle),
+        )
+    if len(set(names)) != len(names):
+        raise ValueError("compute_measures needs distinct measure names")
+
+
+# -- accounts and subscriptions --
+
+
+def active_accounts(con: Any, as_of: date, settings: Settings) -> pd.DataFrame:
+    """Accounts with a line item active on ``as_of``, with the subscription builtins."""
+    subs = con.table("subscriptions")
+    subs = subs.filter(subs.start_date <= ibis.literal(as_of))
+    active = subs.end_date.isnull() | (subs.end_date > ibis.literal(as_of))
+    seat_units = subs.units.isin(list(settings.seat_units))
+    query = subs.group_by("account_id").aggregate(
+        n_active=subs.product.count(where=active),
+        mrr=subs.mrr.sum(where=active),
+        products=subs.product.nunique(where=active),
+        seat_quantity=subs.quantity.sum(where=active & seat_units),
+        first_start=subs.start_date.min(),
+        next_end=subs.end_date.min(where=active),
+    )
+    query = query.filter(query.n_active > 0)
+    acc = con.table("accounts").select("account_id", "seats", "timezone", "known_on")
+    table = query.left_join(acc, "account_id").select(
+        query, acc.seats, acc.timezone, acc.known_on
+    )
+    df = table.to_pandas().set_index("account_id").sort_index()
+    df.index.name = "account_id"
+    day = pd.Timestamp(as_of)
+    first = pd.to_datetime(df["first_start"])
+    df["tenure_days"] = (day - first).dt.days.astype(float)
+    df["days_to_renewal"] = (pd.to_datetime(df["next_end"]) - day).dt.days.astype(float)
+    df["account_seats"] = df["seats"].astype(float)
+    df["seats"] = df["account_seats"].fillna(df["seat_quantity"].astype(float))
+    df["mrr"] = df["mrr"].astype(float)
+    df["products"] = df["products"].astype(float)
+    df["first_start"] = first.dt.date
+    df["known_on"] = pd.to_datetime(df["known_on"]).dt.date
+    df["zone"] = [_zone_of(t, settings.timezone) for t in df["timezone"]]
+    return df.drop(columns=["n_active", "next_end"])
+
+
+def account_attributes(con: Any, index: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(values, static flags) of the account attributes, one column per attribute."""
+    attrs = con.table("account_attributes").to_pandas()
+    if attrs.empty:
+        empty = pd.DataFrame(index=index)
+        return empty, empty
+    values = attrs.pivot(index="account_id", columns="name", values="value")
+    static = attrs.pivot(index="account_id", columns="name", values="static")
+    values = values.reindex(index).astype(object)
+    values = values.where(values.notna(), None)
+    values.columns.name = None
+    static.columns.name = None
+    return values, static.reindex(index)
+
+
+def _zone_of(timezone: Any, default: str) -> str:
+    if not isinstance(timezone, str) or not timezone:
+        return default
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("time zone %r is unknown; using %s", timezone, default)
+        return default
+    return timezone
+
+
+def _zones(
+    measures: list[Measure],
+    users: set[Duration],
+    frame: MeasureFrame,
+    settings: Settings,
+) -> tuple[dict[str, ZoneBounds], dict[str, str]]:
+    """Bounds per zone, and zone per time zone as written on accounts."""
+    days = ev.needed_days(measures, frame.as_of, users=users)
+    raw = frame.accounts["timezone"].where(frame.accounts["timezone"].notna(), None)
+    raw_names = {
+        (r if isinstance(r, str) else settings.timezone): z
+        for r, z in zip(raw, frame.accounts["zone"], strict=True)
+    }
+    zones = {z: zone_bounds(z, days) for z in sorted(set(raw_names.values()))}
+    return zones, raw_names
+
+
+# -- values --
+
+
+def _note(notes: pd.DataFrame, name: str, mask: pd.Series, text: str) -> None:
+    mask = mask & notes[name].isna()
+    notes.loc[mask[mask].index, name] = text
+
+
+def _event_value(m: Measure, result: ev.EventResult, frame: MeasureFrame) -> pd.Series:
+    index = frame.values.index
+    if m.per_period is not None:
+        table = result.periods[m.name]
+        return ev.period_statistic(table, index, m.per_period.statistic)
+    raw = result.raw.reindex(index)
+    parts = {
+        k: raw[c] if c in raw else pd.Series(np.nan, index=index)
+        for k, c in result.parts[m.name].items()
+    }
+    agg = m.aggregation
+    zero_when_none = ("count", "distinct_users", "active_days")
+    if agg in zero_when_none:
+        return parts["value"].fillna(0).astype(float)
+    if agg in ("sum", "mean", "median", "min", "max", "last_value"):
+        value = parts["value"].astype(float)
+        _note(frame.notes, m.name, value.isna(), "no event value in the window")
+        return value
+    if agg == "nps":
+        n = parts["values"].fillna(0).astype(float)
+        score = 100 * (parts["promoters"].fillna(0) - parts["detractors"].fillna(0)) / n
+        score = score.where(n > 0)
+        _note(frame.notes, m.name, n == 0, "no answers in the window")
+        return score.astype(float)
+    if agg == "change":
+        fill = 0 if m.change_of in zero_when_none else np.nan
+        now = parts["now"].astype(float).fillna(fill)
+        before = parts["before"].astype(float).fillna(fill)
+        if m.change_as == "difference":
+            value = now - before
+        else:
+            value = ((now - before) / before).where(before != 0)
+        _note(
+            frame.notes,
+            m.name,
+            value.isna(),
+            "nothing to compare in the previous window",
+        )
+        return value.astype(float)
+    assert agg == "days_since_last"
+    return _days_since_last(m, parts["last_ts"], frame)
+
+
+def _days_since_last(m: Measure, last_ts: pd.Series, frame: MeasureFrame) -> pd.Series:
+    """Whole local days from the last event's local date to the as-of date.
+
+    With no event in the window the value is the window's length in days: the measure
+    looks back only that far, so it is capped there.
+    """
+    as_of = pd.Timestamp(frame.as_of)
+    cap = float(ev.window_days(m, frame.as_of))
+    out = pd.Series(cap, index=last_ts.index)
+    stamps = pd.to_datetime(last_ts)
+    for tz, ids in frame.accounts.groupby("zone").groups.items():
+        local = stamps.reindex(ids).dropna()
+        if local.empty:
+            continue
+        days = local.dt.tz_localize("UTC").dt.tz_convert(str(tz)).dt.tz_localize(None)
+        out.loc[local.index] = (as_of - days.dt.normalize()).dt.days.astype(float)
+    return out
+
+
+def _attribute_value(
+    m: Measure, frame: MeasureFrame, static: pd.DataFrame, stale: list[str]
+) -> pd.Series:
+    index = frame.values.index
+    name = m.attribute
+    assert name is not None
+    if name == "seats":
+        return frame.accounts["seats"].astype(float)
+    if name not in frame.attributes.columns:
+        log.warning("measure %s: no account has attribute %r", m.name, name)
+        _note(
+            frame.notes, m.name, pd.Series(True, index=index), f"no attribute {name!r}"
+        )
+        return pd.Series(np.nan, index=index)
+    text = frame.attributes[name]
+    value = pd.to_numeric(text, errors="coerce")
+    bad = text.notna() & value.isna()
+    if bad.any():
+        account = bad[bad].index[0]
+        raise ScorecardError(
+            f"attribute {name!r} is not a number "
+            f"(account {account}: {text[account]!r})",
+            where=f"measure {m.name}.attribute",
+            fix="score numeric attributes only; "
+            "use text attributes in a segment's `when`",
+        )
+    known_on = pd.Series(frame.accounts["known_on"], index=index)
+    later = (static[name].fillna(True) == False) & (known_on > frame.as_of)  # noqa: E712
+    later = later & value.notna()
+    for account in later[later].index:
+        frame.notes.at[account, m.name] = (
+            f"not point-in-time (known from {known_on[account].isoformat()})"
+        )
+    if later.any():
+        stale.append(m.name)
+    _note(frame.notes, m.name, value.isna() & ~later, "no value")
+    return value.where(~later).astype(float)
+
+
+def _normalised(
+    m: Measure, value: pd.Series, frame: MeasureFrame, result: ev.EventResult | None
+) -> pd.Series:
+    if m.normalise is None:
+        return value
+    accounts = frame.accounts
+    if m.normalise == "per_seat":
+        seats = accounts["seats"].astype(float)
+        _note(frame.notes, m.name, value.notna() & ~(seats > 0), NOTE_NO_SEATS)
+        return value / seats.where(seats > 0)
+    if m.normalise == "per_active_user":
+        users = pd.Series(0.0, index=value.index)
+        if result is not None:
+            column = result.users[Duration.parse(m.window)]
+            if column in result.raw:
+                users = result.raw[column].reindex(value.index).fillna(0).astype(float)
+        _note(frame.notes, m.name, value.notna() & (users == 0), NOTE_NO_USERS)
+        return value / users.where(users > 0)
+    days = float(ev.window_days(m, frame.as_of))
+    tenure = accounts["tenure_days"].astype(float)
+    young = tenure < days
+    scaled = value * days / np.maximum(tenure, 1.0)
+    return value.where(~young, scaled)

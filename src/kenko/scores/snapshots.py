@@ -1,0 +1,244 @@
+"""Snapshots: scoring runs written to and read back from the store."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from kenko.errors import UnknownAccountError
+from kenko.scores.results import AccountScore, MeasureResult, Reason, ScoreRun
+from kenko.store import Store, schema
+
+log = logging.getLogger(__name__)
+
+S, SM = schema.snapshots, schema.snapshot_measures
+
+
+def save_snapshots(store: Store, run: ScoreRun) -> None:
+    """Store a run in one transaction, replacing the same as-of date and version."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    snapshots, measures = _arrow(run, now)
+    with store.begin() as conn:
+        versions = schema.scorecard_versions
+        known = conn.execute(
+            sa.select(versions.c.version).where(versions.c.version == run.version)
+        ).first()
+        if known is None:
+            conn.execute(
+                versions.insert().values(
+                    version=run.version,
+                    name=run.scorecard_name,
+                    text=run.scorecard_text,
+                    first_used=now,
+                )
+            )
+        for table in (SM, S):
+            conn.execute(
+                table.delete().where(
+                    table.c.as_of == run.as_of, table.c.version == run.version
+                )
+            )
+        store.insert_arrow(conn, S, snapshots)
+        store.insert_arrow(conn, SM, measures)
+    log.info("saved %d snapshots as of %s", len(run.results), run.as_of)
+
+
+def _arrow(run: ScoreRun, now: datetime) -> tuple[pa.Table, pa.Table]:
+    rows = [
+        {
+            "account_id": r.account_id,
+            "as_of": r.as_of,
+            "version": r.version,
+            "segment": r.segment,
+            "score": r.score,
+            "band": r.band,
+            "status": r.status,
+            "coverage": r.coverage,
+            "previous_score": r.previous_score,
+            "change": r.change,
+            "groups": json.dumps(r.groups),
+            "reasons": json.dumps([x.to_dict() for x in r.reasons]),
+            "computed_at": now,
+        }
+        for r in run.results
+    ]
+    measures = [
+        {
+            "account_id": r.account_id,
+            "as_of": r.as_of,
+            "version": r.version,
+            "measure": name,
+            "group_name": m.group,
+            "value": m.to_dict()["value"],
+            "points": m.to_dict()["points"],
+            "weight": m.weight,
+            "note": m.note,
+        }
+        for r in run.results
+        for name, m in r.measures.items()
+    ]
+    return (
+        pa.Table.from_pylist(rows, schema=_schema(S)),
+        pa.Table.from_pylist(measures, schema=_schema(SM)),
+    )
+
+
+def _schema(table: sa.Table) -> pa.Schema:
+    kinds = {
+        sa.Text: pa.string(),
+        sa.String: pa.string(),
+        sa.Float: pa.float64(),
+        sa.Date: pa.date32(),
+        sa.DateTime: pa.timestamp("us"),
+    }
+    fields = []
+    for c in table.columns:
+        kind = next(v for k, v in kinds.items() if isinstance(c.type, k))
+        fields.append(pa.field(c.name, kind))
+    return pa.schema(fields)
+
+
+# -- reads used while scoring --
+
+
+def previous_scores(store: Store, version: str, as_of: date) -> pd.DataFrame:
+    """The latest snapshot before ``as_of`` of each account, for this version."""
+    latest = (
+        sa.select(S.c.account_id, sa.func.max(S.c.as_of).label("as_of"))
+        .where(S.c.version == version, S.c.as_of < as_of)
+        .group_by(S.c.account_id)
+        .subquery()
+    )
+    query = (
+        sa.select(S.c.account_id, S.c.score, S.c.as_of)
+        .join(
+            latest,
+            sa.and_(S.c.account_id == latest.c.account_id, S.c.as_of == latest.c.as_of),
+        )
+        .where(S.c.version == version)
+    )
+    rows = store.fetch(query)
+    return pd.DataFrame(rows, columns=["account_id", "score", "as_of"]).set_index(
+        "account_id"
+    )
+
+
+def last_values(
+    store: Store, version: str, as_of: date, measures: list[str]
+) -> pd.DataFrame:
+    """The last stored non-null value before ``as_of`` per account and measure."""
+    columns = ["account_id", "measure", "value", "as_of"]
+    if not measures:
+        return pd.DataFrame(columns=columns)
+    where = (
+        SM.c.version == version,
+        SM.c.as_of < as_of,
+        SM.c.measure.in_(measures),
+        SM.c.value.is_not(None),
+    )
+    latest = (
+        sa.select(SM.c.account_id, SM.c.measure, sa.func.max(SM.c.as_of).label("as_of"))
+        .where(*where)
+        .group_by(SM.c.account_id, SM.c.measure)
+        .subquery()
+    )
+    query = (
+        sa.select(SM.c.account_id, SM.c.measure, SM.c.value, SM.c.as_of)
+        .join(
+            latest,
+            sa.and_(
+                SM.c.account_id == latest.c.account_id,
+                SM.c.measure == latest.c.measure,
+                SM.c.as_of == latest.c.as_of,
+            ),
+        )
+        .where(*where)
+    )
+    return pd.DataFrame(store.fetch(query), columns=columns)
+
+
+# -- reading snapshots back --
+
+
+def read_snapshots(
+    store: Store, *, as_of: date | None = None, version: str | None = None
+) -> list[AccountScore]:
+    """Stored scores; ``as_of`` None gives each account's latest snapshot."""
+    query = sa.select(S)
+    if version is not None:
+        query = query.where(S.c.version == version)
+    if as_of is not None:
+        query = query.where(S.c.as_of == as_of)
+    rows = store.fetch(query.order_by(S.c.account_id, S.c.as_of, S.c.computed_at))
+    if as_of is None:
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            latest[row["account_id"]] = row  # ordered: the last one is the newest
+        rows = list(latest.values())
+    return _rebuild(store, rows)
+
+
+def read_history(store: Store, account_id: str) -> list[AccountScore]:
+    """Every stored score of one account, oldest first."""
+    rows = store.fetch(
+        sa.select(S)
+        .where(S.c.account_id == account_id)
+        .order_by(S.c.as_of, S.c.computed_at)
+    )
+    if not rows:
+        known = store.fetch(
+            sa.select(schema.accounts.c.account_id).where(
+                schema.accounts.c.account_id == account_id
+            )
+        )
+        if not known:
+            raise UnknownAccountError(
+                f"no account {account_id!r} in the store",
+                fix="check the id with `kenko accounts`",
+            )
+    return _rebuild(store, rows)
+
+
+def _rebuild(store: Store, rows: list[dict[str, Any]]) -> list[AccountScore]:
+    if not rows:
+        return []
+    dates = sorted({r["as_of"] for r in rows})
+    versions = sorted({r["version"] for r in rows})
+    ids = sorted({r["account_id"] for r in rows})
+    query = sa.select(SM).where(SM.c.as_of.in_(dates), SM.c.version.in_(versions))
+    if len(ids) <= 1000:
+        query = query.where(SM.c.account_id.in_(ids))
+    measures: dict[tuple[str, date, str], dict[str, MeasureResult]] = {}
+    for m in store.fetch(query.order_by(SM.c.group_name, SM.c.measure)):
+        key = (m["account_id"], m["as_of"], m["version"])
+        measures.setdefault(key, {})[m["measure"]] = MeasureResult(
+            value=m["value"],
+            points=m["points"],
+            weight=m["weight"],
+            group=m["group_name"],
+            note=m["note"],
+        )
+    return [
+        AccountScore(
+            account_id=r["account_id"],
+            as_of=r["as_of"],
+            version=r["version"],
+            segment=r["segment"],
+            score=r["score"],
+            band=r["band"],
+            status=r["status"],
+            coverage=r["coverage"],
+            groups=json.loads(r["groups"]),
+            measures=measures.get((r["account_id"], r["as_of"], r["version"]), {}),
+            reasons=[Reason(**x) for x in json.loads(r["reasons"])],
+            previous_score=r["previous_score"],
+            change=r["change"],
+        )
+        for r in rows
+    ]
