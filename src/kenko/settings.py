@@ -39,11 +39,13 @@ class EntitySource(_Strict):
 
     files: list[str] = Field(
         default_factory=list,
-        description="File name patterns (glob) that hold this entity, e.g. 'events*.parquet'.",
+        description="File name patterns (glob) that hold this entity, "
+        "e.g. 'events*.parquet'.",
     )
     columns: dict[str, str] = Field(
         default_factory=dict,
-        description="kenko field -> column in the file, e.g. {account_id: customer_id}.",
+        description="kenko field -> column in the file, "
+        "e.g. {account_id: customer_id}.",
     )
     constants: dict[str, str] = Field(
         default_factory=dict,
@@ -56,8 +58,8 @@ class EntitySource(_Strict):
     )
     static_attributes: list[str] = Field(
         default_factory=list,
-        description="accounts only: attributes that never change (channel, founded date) "
-        "and so may be used for any past as-of date.",
+        description="accounts only: attributes that never change (channel, founded "
+        "date) and so may be used for any past as-of date.",
     )
     date_format: str | None = Field(
         None,

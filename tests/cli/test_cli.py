@@ -56,9 +56,8 @@ EVENTS = (
 )
 
 
-def run(args: list[str], cwd: Path | None = None) -> Result:
-    result = CliRunner().invoke(cli, args, obj={}, catch_exceptions=False)
-    return result
+def run(args: list[str]) -> Result:
+    return CliRunner().invoke(cli, args, obj={}, catch_exceptions=False)
 
 
 def invoke(ws: Path, *args: str) -> Result:
@@ -76,6 +75,10 @@ def workspace(tmp_path: Path) -> Path:
     (ws / "subscriptions.csv").write_text(SUBSCRIPTIONS)
     (ws / "events.csv").write_text(EVENTS)
     return ws
+
+
+def _files(ws: Path) -> list[str]:
+    return [str(ws / n) for n in ("accounts.csv", "subscriptions.csv", "events.csv")]
 
 
 def test_init__writes_settings_and_scorecard(tmp_path: Path) -> None:
@@ -109,8 +112,8 @@ def test_scorecard_check__lists_problems_by_key_path(workspace: Path) -> None:
     (workspace / "scorecard.yaml").write_text(bad)
     result = invoke(workspace, "scorecard", "check")
     assert result.exit_code == 1
-    assert "groups[0].measures[0].aggregation (line 10)" in result.output
-    assert "groups[0].measures[0].window (line 11)" in result.output
+    assert "groups[0].measures[0].aggregation (line 9)" in result.output
+    assert "groups[0].measures[0].window (line 10)" in result.output
     assert "'28 days' is not a duration" in result.output
 
 
@@ -121,19 +124,11 @@ def test_scorecard_check__ok_names_the_version(workspace: Path) -> None:
 
 
 def test_load_score_explain__end_to_end(workspace: Path) -> None:
-    loaded = invoke(
-        workspace,
-        "load",
-        "accounts.csv",
-        "subscriptions.csv",
-        "events.csv",
-        "--format",
-        "json",
-    )
+    loaded = invoke(workspace, "load", *_files(workspace), "--format", "json")
     assert loaded.exit_code == 0, loaded.output
     counts = {
         Path(r["file"]).name: (r["read"], r["accepted"])
-        for r in json.loads(loaded.output)
+        for r in json.loads(loaded.stdout)
     }
     assert counts == {
         "accounts.csv": (2, 2),
@@ -143,7 +138,7 @@ def test_load_score_explain__end_to_end(workspace: Path) -> None:
 
     scored = invoke(workspace, "score", "--as-of", "2024-03-01", "--format", "json")
     assert scored.exit_code == 0, scored.output
-    rows = {r["account_id"]: r for r in json.loads(scored.output)}
+    rows = {r["account_id"]: r for r in json.loads(scored.stdout)}
     assert rows["A"]["score"] == 100.0
     assert rows["A"]["band"] == "green"
     assert rows["A"]["measures"]["logins_28d"] == {
@@ -163,34 +158,34 @@ def test_load_score_explain__end_to_end(workspace: Path) -> None:
 
     listed = invoke(workspace, "accounts", "--band", "red", "--format", "csv")
     assert listed.exit_code == 0, listed.output
-    table = list(csv.DictReader(io.StringIO(listed.output)))
+    table = list(csv.DictReader(io.StringIO(listed.stdout)))
     assert [r["account_id"] for r in table] == ["B"]
 
     by_segment = invoke(
         workspace, "accounts", "--segment", "tier=enterprise", "--format", "json"
     )
-    assert [r["account_id"] for r in json.loads(by_segment.output)] == ["A"]
+    assert [r["account_id"] for r in json.loads(by_segment.stdout)] == ["A"]
 
     explained = invoke(workspace, "explain", "B")
     assert explained.exit_code == 0, explained.output
     assert "logins_28d" in explained.output
 
     history = invoke(workspace, "history", "B", "--format", "json")
-    assert [h["score"] for h in json.loads(history.output)] == [16.7]
+    assert [h["score"] for h in json.loads(history.stdout)] == [16.7]
 
 
 def test_score__rerun_same_date_replaces_the_snapshot(workspace: Path) -> None:
-    invoke(workspace, "load", "accounts.csv", "subscriptions.csv", "events.csv")
+    invoke(workspace, "load", *_files(workspace))
     invoke(workspace, "score", "--as-of", "2024-03-01")
     invoke(workspace, "score", "--as-of", "2024-03-01")
     history = invoke(workspace, "history", "A", "--format", "json")
-    assert len(json.loads(history.output)) == 1
+    assert len(json.loads(history.stdout)) == 1
 
 
 def test_explain__unknown_account_is_a_clear_error(workspace: Path) -> None:
     result = invoke(workspace, "explain", "nope")
     assert result.exit_code == 1
-    assert "no snapshot for account 'nope'" in result.output
+    assert "no account 'nope' in the store" in result.output
 
 
 def test_score__bad_date_is_a_clear_error(workspace: Path) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from kenko import __version__
 from kenko.cli.output import format_option, render
 from kenko.errors import KenkoError, UnknownAccountError
+from kenko.settings import Entity
 from kenko.workspace import Workspace, find_workspace, init_workspace
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ class KenkoGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KenkoError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+            # Plain echo: rich would re-wrap the message and split paths and values.
+            click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
 
 
@@ -132,8 +134,12 @@ def load(
         )
     with ws.open_store() as store, _progress("Loading") as progress:
         reports = load_files(
-            store, ws.settings, files, entity=entity, on_progress=progress
-        )  # type: ignore[arg-type]
+            store,
+            ws.settings,
+            files,
+            entity=cast(Entity | None, entity),
+            on_progress=progress,
+        )
     rows = [
         {
             "file": r.file,

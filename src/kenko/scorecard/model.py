@@ -29,7 +29,7 @@ Aggregation = Literal[
     "change",
     "nps",
 ]
-# Aggregations that can be taken per period and then summarised (median of weekly counts).
+# Aggregations that can be taken per period, then summarised (median weekly count).
 PERIOD_AGGREGATIONS = ("count", "sum", "distinct_users", "active_days")
 SubscriptionField = Literal[
     "mrr", "seats", "products", "tenure_days", "days_to_renewal"
@@ -67,7 +67,7 @@ class Threshold(_Strict):
 class Linear(_Strict):
     """0 points at ``zero_at``, 100 at ``full_at``, straight line between, clamped.
 
-    ``zero_at`` above ``full_at`` scores lower-is-better measures (days since last login).
+    ``zero_at`` above ``full_at`` scores lower-is-better measures (days since login).
     """
 
     zero_at: float
@@ -161,7 +161,8 @@ class Measure(_Strict):
     )
     change_as: Literal["ratio", "difference"] = Field(
         "ratio",
-        description="With aggregation 'change': (now - before) / before, or now - before.",
+        description="With aggregation 'change': (now - before) / before, "
+        "or now - before.",
     )
     normalise: Normalise | None = None
     scoring: Scoring

@@ -39,7 +39,7 @@ accounts = sa.Table(
     sa.Column("account_id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text),
     sa.Column("owner", sa.Text),
-    sa.Column("seats", sa.Float),
+    sa.Column("seats", sa.Double),
     sa.Column("parent_id", sa.Text),
     sa.Column("timezone", sa.Text),
     # The day the export was taken: non-static attributes are unknown before it.
@@ -64,8 +64,8 @@ subscriptions = sa.Table(
     sa.Column("product", sa.Text, nullable=False),
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("end_date", sa.Date),  # exclusive; NULL = open
-    sa.Column("mrr", sa.Float, nullable=False),
-    sa.Column("quantity", sa.Float),
+    sa.Column("mrr", sa.Double, nullable=False),
+    sa.Column("quantity", sa.Double),
     sa.Column("units", sa.Text),
     sa.Column("billing_months", sa.Integer),  # 0 = one-time
     sa.Column("end_reason", sa.Text),
@@ -80,7 +80,7 @@ events = sa.Table(
     sa.Column("user_id", sa.Text),
     sa.Column("event_type", sa.Text, nullable=False),
     sa.Column("ts", sa.DateTime, nullable=False),  # UTC, no zone
-    sa.Column("value", sa.Float),
+    sa.Column("value", sa.Double),
     sa.Column("load_id", sa.String(36), nullable=False),
 )
 
@@ -100,12 +100,12 @@ snapshots = sa.Table(
     sa.Column("as_of", sa.Date, primary_key=True),
     sa.Column("version", sa.String(64), primary_key=True),
     sa.Column("segment", sa.Text, nullable=False),
-    sa.Column("score", sa.Float),
+    sa.Column("score", sa.Double),
     sa.Column("band", sa.Text),
     sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("coverage", sa.Float, nullable=False),
-    sa.Column("previous_score", sa.Float),
-    sa.Column("change", sa.Float),
+    sa.Column("coverage", sa.Double, nullable=False),
+    sa.Column("previous_score", sa.Double),
+    sa.Column("change", sa.Double),
     sa.Column("groups", sa.Text, nullable=False),  # JSON: name -> score or null
     sa.Column("reasons", sa.Text, nullable=False),  # JSON list
     sa.Column("computed_at", sa.DateTime, nullable=False),
@@ -119,10 +119,10 @@ snapshot_measures = sa.Table(
     sa.Column("version", sa.String(64), primary_key=True),
     sa.Column("measure", sa.Text, primary_key=True),
     sa.Column("group_name", sa.Text, nullable=False),
-    sa.Column("value", sa.Float),
-    sa.Column("points", sa.Float),
+    sa.Column("value", sa.Double),
+    sa.Column("points", sa.Double),
     sa.Column(
-        "weight", sa.Float, nullable=False
+        "weight", sa.Double, nullable=False
     ),  # share of the score, after renormalising
     sa.Column("note", sa.Text),  # why a value is missing or carried
 )

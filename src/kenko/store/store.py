@@ -7,6 +7,7 @@ PostgreSQL takes it through COPY) and how an Ibis backend reaches the same datab
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
@@ -96,15 +98,22 @@ class Store:
         data = data.select(columns)
         driver: Any = conn.connection.driver_connection
         if self.dialect == "duckdb":
+            import duckdb
+
             view = f"_kenko_insert_{id(data)}"
             driver.register(view, data)
+            cols = ", ".join(f'"{c}"' for c in columns)
             try:
-                cols = ", ".join(f'"{c}"' for c in columns)
                 driver.execute(
                     f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {view}'
                 )
+            except duckdb.Error as exc:
+                raise _write_error(table, data, exc) from exc
             finally:
-                driver.unregister(view)
+                # In an aborted transaction DuckDB refuses even this; the view is
+                # private to the connection and goes with it.
+                with contextlib.suppress(duckdb.Error):
+                    driver.unregister(view)
         elif self.dialect == "postgresql":
             buffer = io.BytesIO()
             pacsv.write_csv(
@@ -113,13 +122,12 @@ class Store:
                 pacsv.WriteOptions(include_header=False, quoting_style="needed"),
             )
             cols = ", ".join(f'"{c}"' for c in columns)
-            with (
-                driver.cursor() as cur,
-                cur.copy(
-                    f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv)'
-                ) as copy,
-            ):
-                copy.write(buffer.getvalue())
+            copy_sql = f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv)'
+            try:
+                with driver.cursor() as cur, cur.copy(copy_sql) as copy:
+                    copy.write(buffer.getvalue())
+            except psycopg.Error as exc:
+                raise _write_error(table, data, exc) from exc
         else:
             conn.execute(table.insert(), data.to_pylist())
         return data.num_rows
@@ -154,6 +162,14 @@ class Store:
         """Run a SELECT and return its rows as dicts."""
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _write_error(table: sa.Table, data: pa.Table, exc: Exception) -> StoreError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StoreError(
+        f"cannot write {data.num_rows} rows to table {table.name}: {first}",
+        fix="nothing was written; this is a bug in kenko if the input was validated",
+    )
 
 
 def resolve_url(store: str, root: Path) -> str:

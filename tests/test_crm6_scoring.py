@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from tests.conftest import CRM6, REPO
 
+from conftest import CRM6, REPO
 from kenko.load import load_files
 from kenko.scorecard import read_scorecard
 from kenko.scores import save_snapshots, score_accounts
