@@ -223,6 +223,7 @@ def score(
 ) -> None:
     """Score every account active on the as-of date and store the snapshot."""
     from kenko.scores import save_snapshots
+    from kenko.store.queries import account_attributes
 
     ws = _workspace(ctx)
     day = _as_of(as_of)
@@ -230,6 +231,7 @@ def score(
     with ws.open_store() as store, _progress("Scoring") as progress:
         run = _score(store, sc, day, ws, progress)
         save_snapshots(store, run)
+        attrs = account_attributes(store)
     for warning in run.warnings:
         err_console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     results = [r.to_dict() for r in run.results]
@@ -239,7 +241,7 @@ def score(
     if fmt == "csv":
         render(results, fmt, columns=_score_columns(results))
         return
-    _print_score_summary(run)
+    _print_score_summary(run, attrs)
 
 
 def _score(store: Any, sc: Any, day: date, ws: Workspace, progress: Any) -> Any:
@@ -287,7 +289,7 @@ def _score_columns(results: list[dict[str, Any]]) -> list[str]:
     return [*base, *groups, *measures, "reasons"]
 
 
-def _print_score_summary(run: Any) -> None:
+def _print_score_summary(run: Any, attrs: dict[str, dict[str, str | None]]) -> None:
     counts: dict[str, int] = {}
     for r in run.results:
         key = r.band if r.status == "scored" else r.status
@@ -303,7 +305,8 @@ def _print_score_summary(run: Any) -> None:
         key=lambda r: r.score,
     )[:10]
     if at_risk:
-        render([_risk_row(r) for r in at_risk], "table", title="Most at risk")
+        rows = [_risk_row(r, attrs.get(r.account_id, {})) for r in at_risk]
+        render(rows, "table", title="Most at risk")
 
 
 def _lowest_band(run: Any) -> str | None:
@@ -314,14 +317,18 @@ def _lowest_band(run: Any) -> str | None:
     return min(bands, key=lambda b: order.get(b, 99))
 
 
-def _risk_row(r: Any) -> dict[str, Any]:
+def _risk_row(r: Any, attrs: dict[str, str | None]) -> dict[str, Any]:
     return {
         "account": r.account_id,
+        "name": attrs.get("name"),
+        "owner": attrs.get("owner"),
         "score": r.score,
         "band": r.band,
         "change": r.change,
         "reasons": ", ".join(
-            f"{x.measure} ({x.value:.3g})" if x.value is not None else x.measure
+            f"{x.measure} ({x.value:.3g})"
+            if x.value is not None
+            else f"{x.measure} (no data)"
             for x in r.reasons
         ),
     }
@@ -527,7 +534,11 @@ def demo(n_accounts: int, seed: int, keep: str | None, fmt: str) -> None:
         render([r.to_dict() for r in run.results if r.band == "red"], fmt)
         return
     render(result.load_rows, "table", title="Loaded sample data")
-    _print_score_summary(run)
+    from kenko.store.queries import account_attributes
+
+    with result.workspace.open_store() as store:
+        attrs = account_attributes(store)
+    _print_score_summary(run, attrs)
     if keep:
         click.echo(f"Workspace kept in {keep}: try `kenko -w {keep} explain ACCOUNT`")
 

@@ -90,7 +90,13 @@ def render(
         table.add_column(col, overflow="fold")
     for row in flat:
         table.add_row(*[_cell(row.get(c)) for c in cols])
-    (console or Console()).print(table)
+    (console or _stdout_console()).print(table)
+
+
+def _stdout_console() -> Console:
+    # Piped output has no width; 80 columns would fold every reason list.
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
 
 
 def _all_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
