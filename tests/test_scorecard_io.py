@@ -113,3 +113,17 @@ def test_scorecard__segments_pick_their_own_groups() -> None:
     variants = parse_scorecard(text).scorecard.variants()
     assert [name for name, _, _ in variants] == ["enterprise", "default"]
     assert [m.name for _, m in variants[0][2].measures()] == ["meetings_90d"]
+
+
+def test_scorecard__all_group_weights_zero_is_refused() -> None:
+    text = MINIMAL.replace(
+        "  - name: Adoption\n", "  - name: Adoption\n    weight: 0\n"
+    )
+    with pytest.raises(ScorecardError, match="every group weight is 0"):
+        parse_scorecard(text)
+
+
+def test_scorecard__group_whose_measures_all_weigh_zero_is_refused() -> None:
+    text = MINIMAL.replace("events: [login]", "events: [login]\n        weight: 0")
+    with pytest.raises(ScorecardError, match="every measure in it has weight 0"):
+        parse_scorecard(text)

@@ -214,3 +214,9 @@ def test_demo__shows_at_risk_accounts_with_reasons(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Most at risk" in result.output
     assert "red" in result.output
+
+
+def test_score__future_date_is_refused(workspace: Path) -> None:
+    result = invoke(workspace, "score", "--as-of", "2999-01-01")
+    assert result.exit_code == 1
+    assert "in the future" in result.output

@@ -570,11 +570,11 @@ def test_load__parquet_keeps_native_types(store: Store, tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("events.parquet", b"account_id\nA\n", "cannot read the file as Parquet"),
-        ("events.csv.gz", b"not gzip at all", "cannot read the file as CSV"),
+        ("events.csv.gz", b"not gzip at all", "damaged or truncated"),
         (
             "events.csv",
             b"\xff\xfe\x00bad,\x00\nA\xff,\x9c\n",
-            "cannot read the file as CSV",
+            "not UTF-8 text: byte 0xff on line 1",
         ),
         ("events.csv", b"", "the file is empty"),
         ("events.xlsx", b"PK\x03\x04", "not a CSV or Parquet file"),
@@ -616,3 +616,30 @@ D,Delta
         (3, "(row)", "C", "expected 2 columns, found 1"),
     ]
     assert rows(store, "SELECT account_id FROM accounts ORDER BY 1") == [("A",), ("D",)]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"account_id,name\nA,Caf\xe9\n", "not UTF-8 text: byte 0xe9 on line 2"),
+        (b"\x81\xff\x00\x10binary" * 50, "not UTF-8 text: byte 0x81 on line 1"),
+    ],
+)
+def test_load__text_that_is_not_utf8_is_refused_with_its_line(
+    store: Store, tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "accounts.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as info:
+        load_files(store, Settings(), [path], now=NOW)
+    assert "save the file as UTF-8" in str(info.value)
+    assert rows(store, "SELECT count(*) FROM loads") == [(0,)]
+
+
+def test_load__truncated_gzip_says_the_file_is_damaged(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "accounts.csv.gz"
+    path.write_bytes(gzip.compress(b"account_id\nA\nB\n")[:20])
+    with pytest.raises(DataError, match="damaged or truncated"):
+        load_files(store, Settings(), [path], now=NOW)

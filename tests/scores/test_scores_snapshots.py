@@ -136,3 +136,24 @@ def test_snapshots__failure_mid_save_leaves_the_previous_state(store):
     assert read_snapshots(store) == before
     assert before[0].score == 40.0
     assert _count(store, schema.snapshot_measures) == 2
+
+
+def test_snapshots__backfilling_an_earlier_date_relinks_the_next_change(store):
+    f.account(store, "a")
+    _logins(store, 4, date(2024, 1, 20))
+    _logins(store, 7, date(2024, 2, 20))
+    march = score_accounts(store, CARD, date(2024, 3, 1), SETTINGS, scorecard_text=TEXT)
+    save_snapshots(store, march)
+    assert march.results[0].change is None
+
+    # Scoring February afterwards makes it March's previous snapshot: 70 - 40 = 30.
+    february = score_accounts(
+        store, CARD, date(2024, 2, 1), SETTINGS, scorecard_text=TEXT
+    )
+    save_snapshots(store, february)
+
+    history = read_history(store, "a")
+    assert [(h.as_of, h.score, h.previous_score, h.change) for h in history] == [
+        (date(2024, 2, 1), 40.0, None, None),
+        (date(2024, 3, 1), 70.0, 40.0, 30.0),
+    ]

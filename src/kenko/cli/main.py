@@ -7,7 +7,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +19,7 @@ from kenko import __version__
 from kenko.cli.output import format_option, render
 from kenko.errors import KenkoError, UnknownAccountError
 from kenko.settings import Entity
+from kenko.warnings import KenkoWarning
 from kenko.workspace import Workspace, find_workspace, init_workspace
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,11 @@ def score(
 
     ws = _workspace(ctx)
     day = _as_of(as_of)
+    if day > date.today() + timedelta(days=1):
+        raise KenkoError(
+            f"--as-of {day} is in the future; a score needs the data before its date",
+            fix="score today or a past date (omit --as-of for today)",
+        )
     sc = ws.read_scorecard(Path(scorecard_file) if scorecard_file else None)
     with ws.open_store() as store, _progress("Scoring") as progress:
         run = _score(store, sc, day, ws, progress)
@@ -260,7 +266,7 @@ def _score(store: Any, sc: Any, day: date, ws: Workspace, progress: Any) -> Any:
         )
     for w in caught:
         text = str(w.message)
-        if text not in run.warnings:
+        if issubclass(w.category, KenkoWarning) and text not in run.warnings:
             run.warnings.append(text)
     return run
 

@@ -85,7 +85,34 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         ) from exc
 
 
+def _check_text(path: Path) -> None:
+    """Refuse a file whose first megabyte is not UTF-8 text (binary, Latin-1...)."""
+    import codecs
+    import gzip
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(1 << 20)
+    except (OSError, EOFError) as exc:
+        raise DataError(
+            f"cannot read the file: {_first_line(exc)}",
+            where=str(path),
+            fix="the file is damaged or truncated; export or copy it again",
+        ) from exc
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError as exc:
+        line = head[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"not UTF-8 text: byte 0x{head[exc.start]:02x} on line {line}",
+            where=str(path),
+            fix="save the file as UTF-8 CSV (or as Parquet)",
+        ) from exc
+
+
 def _open_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    _check_text(path)
     try:
         skip = pacsv.ParseOptions(invalid_row_handler=lambda row: "skip")
         with pacsv.open_csv(str(path), parse_options=skip) as reader:
@@ -164,4 +191,10 @@ def _ident(name: str) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0]
+    # Keep raw bytes of a broken file off the terminal.
+    shown = "".join(c if c.isprintable() else "?" for c in first)
+    return shown if len(shown) <= 200 else shown[:200] + "…"

@@ -294,7 +294,21 @@ class Scorecard(_Strict):
         for segment in self.segments:
             if segment.bands:
                 _check_bands(segment.bands)
+        self._check_weights()
         return self
+
+    def _check_weights(self) -> None:
+        for name, _, variant in self.variants():
+            if sum(g.weight for g in variant.groups) <= 0:
+                raise ValueError(
+                    f"{name}: every group weight is 0; give one a weight > 0"
+                )
+            for g in variant.groups:
+                if g.weight > 0 and sum(m.weight for m in g.measures) <= 0:
+                    raise ValueError(
+                        f"{name}: group {g.name!r} has weight but every measure in it "
+                        "has weight 0"
+                    )
 
     def variants(
         self,

@@ -46,7 +46,47 @@ def save_snapshots(store: Store, run: ScoreRun) -> None:
             )
         store.insert_arrow(conn, S, snapshots)
         store.insert_arrow(conn, SM, measures)
+        _relink_next(conn, run)
     log.info("saved %d snapshots as of %s", len(run.results), run.as_of)
+
+
+def _relink_next(conn: sa.Connection, run: ScoreRun) -> None:
+    """Point each account's next later snapshot at this one (a backfilled date)."""
+    later, here = S.alias("later"), S.alias("here")
+    next_as_of = (
+        sa.select(sa.func.min(later.c.as_of))
+        .where(
+            later.c.account_id == S.c.account_id,
+            later.c.version == S.c.version,
+            later.c.as_of > run.as_of,
+        )
+        .scalar_subquery()
+    )
+    score_here = (
+        sa.select(here.c.score)
+        .where(
+            here.c.account_id == S.c.account_id,
+            here.c.version == S.c.version,
+            here.c.as_of == run.as_of,
+        )
+        .scalar_subquery()
+    )
+    scored_here = sa.select(here.c.account_id).where(
+        here.c.version == run.version, here.c.as_of == run.as_of
+    )
+    change = sa.cast(
+        sa.func.round(sa.cast(S.c.score - score_here, sa.Numeric), 1), sa.Double
+    )
+    conn.execute(
+        S.update()
+        .where(
+            S.c.version == run.version,
+            S.c.as_of > run.as_of,
+            S.c.as_of == next_as_of,
+            S.c.account_id.in_(scored_here),
+        )
+        .values(previous_score=score_here, change=change)
+    )
 
 
 def _arrow(run: ScoreRun, now: datetime) -> tuple[pa.Table, pa.Table]:
