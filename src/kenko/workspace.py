@@ -41,7 +41,17 @@ class Workspace:
         return open_store(self.settings.store, self.root)
 
     def data_paths(self) -> list[Path]:
-        """The files named by the `data` setting, globs expanded, in order."""
+        """The files named by the `data` setting, globs expanded, in order.
+
+        Without a `data` setting: the workspace's files whose names match an
+        entity's `files:` patterns.
+        """
+        if not self.settings.data:
+            return sorted(
+                p
+                for p in self.root.iterdir()
+                if p.is_file() and self.settings.entity_for(p) is not None
+            )
         out: list[Path] = []
         for pattern in self.settings.data:
             path = self.resolve(pattern)

@@ -220,3 +220,13 @@ def test_score__future_date_is_refused(workspace: Path) -> None:
     result = invoke(workspace, "score", "--as-of", "2999-01-01")
     assert result.exit_code == 1
     assert "in the future" in result.output
+
+
+def test_load__without_paths_takes_the_workspace_files_by_name(workspace: Path) -> None:
+    loaded = invoke(workspace, "load", "--format", "json")
+    assert loaded.exit_code == 0, loaded.output
+    assert sorted(Path(r["file"]).name for r in json.loads(loaded.stdout)) == [
+        "accounts.csv",
+        "events.csv",
+        "subscriptions.csv",
+    ]

@@ -643,3 +643,26 @@ def test_load__truncated_gzip_says_the_file_is_damaged(
     path.write_bytes(gzip.compress(b"account_id\nA\nB\n")[:20])
     with pytest.raises(DataError, match="damaged or truncated"):
         load_files(store, Settings(), [path], now=NOW)
+
+
+def test_load__reloading_accounts_keeps_fields_the_file_does_not_carry(
+    store: Store, tmp_path: Path
+) -> None:
+    first = write(
+        tmp_path, "accounts.csv", "account_id,timezone,tier\nT1,Asia/Tokyo,gold\n"
+    )
+    load_files(store, Settings(), [first], now=NOW)
+    second = write(tmp_path, "accounts_2.csv", "account_id,name\nT1,Tokyo Ltd\n")
+    [report] = load_files(store, Settings(), [second], now=NOW)
+
+    assert counts(report) == (1, 1, 0, 0)
+    assert rows(store, "SELECT account_id, name, timezone FROM accounts") == [
+        ("T1", "Tokyo Ltd", "Asia/Tokyo")
+    ]
+    assert rows(store, "SELECT name, value FROM account_attributes") == [
+        ("tier", "gold")
+    ]
+
+    # The same file again is a duplicate: nothing it lacks makes it look changed.
+    [again] = load_files(store, Settings(), [second], now=NOW)
+    assert counts(again) == (1, 0, 0, 1)

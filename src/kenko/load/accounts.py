@@ -53,12 +53,15 @@ def write(
     static = set(ctx.source.static_attributes)
     known_on = f"coalesce(v_known_on, DATE {lit(ctx.now.date().isoformat())})"
     attrs = [f"a_{i}" for i in range(len(names))]
-    content = [f"v_{f} AS {f}" for f in _FIELDS]
+    # A field or attribute the file does not carry keeps its stored value.
+    _register_stored(con, conn)
+    content = [f"v_{f} AS {f}" if f in ctx.mapped else f"o.{f} AS {f}" for f in _FIELDS]
     con.sql(
         "CREATE OR REPLACE TEMP TABLE accts AS SELECT _kenko_row, "
         f"v_account_id AS account_id, {', '.join(content)}, "
         f"{known_on} AS known_on{''.join(', ' + a for a in attrs)} "
-        "FROM checked WHERE _field IS NULL"
+        "FROM checked c LEFT JOIN old_accounts o ON o.account_id = c.v_account_id "
+        "WHERE c._field IS NULL"
     )
     record = f"struct_pack({', '.join([*_FIELDS, *attrs])})"
     window = "OVER (PARTITION BY account_id ORDER BY _kenko_row)"
@@ -81,10 +84,19 @@ def write(
         "SELECT NULL::VARCHAR AS account_id, NULL::VARCHAR AS name, "
         "NULL::VARCHAR AS value, false AS static WHERE false"
     ]
+    kept = (
+        "SELECT o.account_id, o.name, o.value, o.static FROM old_attrs o "
+        "JOIN accts_marked m ON m.account_id = o.account_id AND m._n = 1"
+        + (
+            f" WHERE o.name NOT IN ({', '.join(lit(n) for n in names)})"
+            if names
+            else ""
+        )
+    )
+    long.append(kept)
     con.sql(f"CREATE OR REPLACE TEMP TABLE new_attrs AS {' UNION ALL '.join(long)}")
 
     # Compare with what the store holds: equal accounts are duplicates.
-    _register_stored(con, conn)
     signature = (
         "string_agg(name || chr(31) || coalesce(value, chr(0)) || chr(31) || "
         "CAST(static AS VARCHAR), chr(30) ORDER BY name)"
