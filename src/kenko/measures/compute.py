@@ -339,7 +339,8 @@ def _attribute_value(
             "use text attributes in a segment's `when`",
         )
     known_on = pd.Series(frame.accounts["known_on"], index=index)
-    later = (static[name].fillna(True) == False) & (known_on > frame.as_of)  # noqa: E712
+    not_static = ~static[name].fillna(True).astype(bool)
+    later = not_static & (known_on > frame.as_of)
     later = later & value.notna()
     for account in later[later].index:
         frame.notes.at[account, m.name] = (
