@@ -38,12 +38,12 @@ class KenkoGroup(click.Group):
             sys.exit(1)
 
 
-def _workspace(ctx: click.Context) -> Workspace:
+def workspace_from(ctx: click.Context) -> Workspace:
     explicit = ctx.obj.get("workspace")
     return find_workspace(Path(explicit) if explicit else None)
 
 
-def _as_of(value: str | None) -> date:
+def parse_date(value: str | None) -> date:
     if value is None:
         return date.today()
     try:
@@ -56,7 +56,7 @@ def _as_of(value: str | None) -> date:
 
 
 @contextmanager
-def _progress(label: str) -> Iterator[Callable[[str, int, int], None]]:
+def progress_bar(label: str) -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar on stderr, fed by the engine's on_progress callback."""
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -126,14 +126,14 @@ def load(
     """Load accounts, subscriptions and events from CSV (plain or .gz) or Parquet."""
     from kenko.load import load_files
 
-    ws = _workspace(ctx)
+    ws = workspace_from(ctx)
     files = [Path(p) for p in paths] or ws.data_paths()
     if not files:
         raise KenkoError(
             "no files to load",
             fix="name files to load, or list them under `data:` in kenko.yaml",
         )
-    with ws.open_store() as store, _progress("Loading") as progress:
+    with ws.open_store() as store, progress_bar("Loading") as progress:
         reports = load_files(
             store,
             ws.settings,
@@ -180,7 +180,7 @@ def scorecard_check(ctx: click.Context, file: str | None) -> None:
     """Validate a scorecard (default: the workspace's) and list every problem."""
     from kenko.scorecard import read_scorecard
 
-    sc = read_scorecard(Path(file)) if file else _workspace(ctx).read_scorecard()
+    sc = read_scorecard(Path(file)) if file else workspace_from(ctx).read_scorecard()
     variants = sc.scorecard.variants()
     n = sum(len(v.measures()) for _, _, v in variants)
     click.echo(
@@ -226,15 +226,15 @@ def score(
     from kenko.scores import save_snapshots
     from kenko.store.queries import account_attributes
 
-    ws = _workspace(ctx)
-    day = _as_of(as_of)
+    ws = workspace_from(ctx)
+    day = parse_date(as_of)
     if day > date.today() + timedelta(days=1):
         raise KenkoError(
             f"--as-of {day} is in the future; a score needs the data before its date",
             fix="score today or a past date (omit --as-of for today)",
         )
     sc = ws.read_scorecard(Path(scorecard_file) if scorecard_file else None)
-    with ws.open_store() as store, _progress("Scoring") as progress:
+    with ws.open_store() as store, progress_bar("Scoring") as progress:
         run = _score(store, sc, day, ws, progress)
         save_snapshots(store, run)
         attrs = account_attributes(store)
@@ -373,9 +373,9 @@ def accounts(
     from kenko.store.queries import account_attributes
 
     filters = [_key_value(s) for s in segments]
-    ws = _workspace(ctx)
+    ws = workspace_from(ctx)
     with ws.open_store() as store:
-        snaps = read_snapshots(store, as_of=_as_of(as_of) if as_of else None)
+        snaps = read_snapshots(store, as_of=parse_date(as_of) if as_of else None)
         attrs = account_attributes(store)
     rows = []
     for s in snaps:
@@ -424,11 +424,11 @@ def explain(ctx: click.Context, account: str, as_of: str | None, fmt: str) -> No
     """Show how an account's score was made: groups, measures, points and reasons."""
     from kenko.scores import read_history
 
-    ws = _workspace(ctx)
+    ws = workspace_from(ctx)
     with ws.open_store() as store:
         history = read_history(store, account)
     if as_of:
-        day = _as_of(as_of)
+        day = parse_date(as_of)
         history = [h for h in history if h.as_of == day]
     if not history:
         raise UnknownAccountError(
@@ -493,7 +493,7 @@ def history(ctx: click.Context, account: str, fmt: str) -> None:
     """An account's score over time, one row per snapshot."""
     from kenko.scores import read_history
 
-    ws = _workspace(ctx)
+    ws = workspace_from(ctx)
     with ws.open_store() as store:
         snaps = read_history(store, account)
     if not snaps:
