@@ -127,9 +127,10 @@ def test_snapshots__failure_mid_save_leaves_the_previous_state(store):
     run = score_accounts(store, CARD, date(2024, 3, 1), SETTINGS)
     # A measure row without a group breaks the NOT NULL constraint of the last insert,
     # after the old rows were deleted and the new snapshot rows written.
-    run.results[0].measures["csat"].group = None
+    block = run.blocks[0]
+    block.measure_groups[block.measure_names.index("csat")] = None
 
-    # The drivers raise their own errors (the store bulk-inserts through them).
+    # The store turns the driver's error into a StoreError.
     with pytest.raises(StoreError, match="cannot write"):
         save_snapshots(store, run)
 

@@ -17,7 +17,7 @@ from kenko.measures import MeasureFrame, compute_measures
 from kenko.scorecard.model import Measure, Scorecard, ScorecardVariant
 from kenko.scores import snapshots
 from kenko.scores.points import points
-from kenko.scores.results import AccountScore, MeasureResult, Reason, ScoreRun
+from kenko.scores.results import ScoreBlock, ScoreRun
 from kenko.settings import Settings
 from kenko.store import Store
 from kenko.warnings import EmptyScoreWarning
@@ -62,6 +62,7 @@ def score_accounts(
     frame = compute_measures(store, measures, as_of, settings)
     progress("measures", 1, 1)
     run = ScoreRun(as_of, version, scorecard.name, [], list(frame.warnings), text)
+    run.order = [str(a) for a in frame.account_ids]
     if not frame.account_ids:
         message = f"no account has a subscription active on {as_of}; nothing to score"
         run.warnings.append(message)
@@ -84,13 +85,16 @@ def score_accounts(
     for v in variants:
         ids = segment.index[segment == v.segment]
         if len(ids):
-            run.results += _score_variant(
-                frame, v, ids, version, carried, previous, scorecard.top_reasons
+            run.blocks.append(
+                _score_variant(
+                    frame, v, ids, version, carried, previous, scorecard.top_reasons
+                )
             )
-        progress("scores", len(run.results), total)
-    order = {a: i for i, a in enumerate(frame.account_ids)}
-    run.results.sort(key=lambda r: order[r.account_id])
+        progress("scores", len(run), total)
     log.info("scored %d accounts as of %s (version %s)", total, as_of, version[:12])
+    from kenko.validation.calibrate import attach_probabilities
+
+    attach_probabilities(store, run)
     return run
 
 
@@ -156,7 +160,7 @@ def _score_variant(
     carried: pd.DataFrame,
     previous: pd.DataFrame,
     top: int,
-) -> list[AccountScore]:
+) -> ScoreBlock:
     pairs = v.variant.measures()
     n, k = len(ids), len(pairs)
     names = [m.name for _, m in pairs]
@@ -242,59 +246,45 @@ def _score_variant(
     ok = ~young & (coverage >= eligibility.min_coverage) & ~np.isnan(score)
     lost = (100 - np.nan_to_num(pts)) * effective
 
-    # One AccountScore per account, from plain Python lists (fast to walk).
+    # The block of arrays; AccountScore objects are made only when read.
     prev = previous.reindex(ids)["score"] if "score" in previous else None
-    before_all = prev.tolist() if prev is not None else [None] * n
-    values_l, pts_l = value.tolist(), pts.tolist()
-    weights_l = np.round(effective, 6).tolist()
-    lost_l = np.round(lost, 2).tolist()
-    notes_l = [
-        [x if isinstance(x, str) else None for x in col.tolist()] for col in notes
-    ]
-    groups_l = np.round(gscore, 1).tolist()
-    group_of = [g.name for g, _ in pairs]
-    orders = np.argsort(-lost, axis=1, kind="stable")[:, :top].tolist() if top else None
-    results = []
-    for i, account in enumerate(ids.tolist()):
-        row_v, row_p = values_l[i], pts_l[i]
-        measures = {
-            names[j]: MeasureResult(
-                _num(row_v[j]),
-                _num(row_p[j]),
-                weights_l[i][j],
-                group_of[j],
-                notes_l[j][i],
-            )
-            for j in range(k)
-        }
-        scored = bool(ok[i])
-        s = round(float(score[i]), 1) if scored else None
-        reasons: list[Reason] = []
-        if scored and orders is not None:
-            reasons = [
-                Reason(names[j], group_of[j], _num(row_v[j]), row_p[j], lost_l[i][j])
-                for j in orders[i]
-                if lost_l[i][j] > 0
-            ]
-        before = _num(before_all[i])
-        results.append(
-            AccountScore(
-                account_id=str(account),
-                as_of=frame.as_of,
-                version=version,
-                segment=v.segment,
-                score=s,
-                band=v.variant.band_for(s).name if s is not None else None,
-                status="scored" if scored else "insufficient_data",
-                coverage=round(float(coverage[i]), 4),
-                groups={g.name: _num(groups_l[i][gi]) for gi, g in enumerate(groups)},
-                measures=measures,
-                reasons=reasons,
-                previous_score=before,
-                change=None if s is None or before is None else round(s - before, 1),
-            )
-        )
-    return results
+    before = (
+        prev.to_numpy(dtype=float, na_value=np.nan)
+        if prev is not None
+        else np.full(n, np.nan)
+    )
+    final = np.where(ok, np.round(score, 1), np.nan)
+    lost_r = np.round(lost, 2)
+    reasons: list[list[int]] = [[] for _ in range(n)]
+    if top:
+        orders = np.argsort(-lost, axis=1, kind="stable")[:, :top]
+        keep = (np.take_along_axis(lost_r, orders, axis=1) > 0) & ok[:, None]
+        reasons = [row[mask].tolist() for row, mask in zip(orders, keep, strict=True)]
+    band = [None if x != x else v.variant.band_for(x).name for x in final.tolist()]
+    return ScoreBlock(
+        segment=v.segment,
+        version=version,
+        as_of=frame.as_of,
+        account_ids=[str(a) for a in ids.tolist()],
+        score=final,
+        band=band,
+        status=["scored" if x else "insufficient_data" for x in ok.tolist()],
+        coverage=np.round(coverage, 4),
+        previous=before,
+        change=np.round(final - before, 1),
+        group_names=[g.name for g in groups],
+        group_scores=np.round(gscore, 1),
+        measure_names=names,
+        measure_groups=[g.name for g, _ in pairs],
+        values=value,
+        points=pts,
+        weights=np.round(effective, 6),
+        notes=[
+            [x if isinstance(x, str) else None for x in col.tolist()] for col in notes
+        ],
+        reasons=reasons,
+        lost=lost_r,
+    )
 
 
 def _num(x: float | None) -> float | None:

@@ -7,12 +7,19 @@ import logging
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
 from kenko.errors import UnknownAccountError
-from kenko.scores.results import AccountScore, MeasureResult, Reason, ScoreRun
+from kenko.scores.results import (
+    AccountScore,
+    MeasureResult,
+    Reason,
+    ScoreBlock,
+    ScoreRun,
+)
 from kenko.store import Store, schema
 
 log = logging.getLogger(__name__)
@@ -47,7 +54,7 @@ def save_snapshots(store: Store, run: ScoreRun) -> None:
         store.insert_arrow(conn, S, snapshots)
         store.insert_arrow(conn, SM, measures)
         _relink_next(conn, run)
-    log.info("saved %d snapshots as of %s", len(run.results), run.as_of)
+    log.info("saved %d snapshots as of %s", len(run), run.as_of)
 
 
 def _relink_next(conn: sa.Connection, run: ScoreRun) -> None:
@@ -90,43 +97,106 @@ def _relink_next(conn: sa.Connection, run: ScoreRun) -> None:
 
 
 def _arrow(run: ScoreRun, now: datetime) -> tuple[pa.Table, pa.Table]:
-    rows = [
-        {
-            "account_id": r.account_id,
-            "as_of": r.as_of,
-            "version": r.version,
-            "segment": r.segment,
-            "score": r.score,
-            "band": r.band,
-            "status": r.status,
-            "coverage": r.coverage,
-            "previous_score": r.previous_score,
-            "change": r.change,
-            "groups": json.dumps(r.groups),
-            "reasons": json.dumps([x.to_dict() for x in r.reasons]),
-            "computed_at": now,
-        }
-        for r in run.results
-    ]
-    measures = [
-        {
-            "account_id": r.account_id,
-            "as_of": r.as_of,
-            "version": r.version,
-            "measure": name,
-            "group_name": m.group,
-            "value": m.to_dict()["value"],
-            "points": m.to_dict()["points"],
-            "weight": m.weight,
-            "note": m.note,
-        }
-        for r in run.results
-        for name, m in r.measures.items()
-    ]
+    """The run's blocks as the rows of snapshots and snapshot_measures."""
+    snaps, measures = [], []
+    for b in run.blocks:
+        n, k = len(b), len(b.measure_names)
+        groups = _json_objects(b.group_names, b.group_scores)
+        reasons = _json_reasons(b)
+        snaps.append(
+            pa.table(
+                {
+                    "account_id": pa.array(b.account_ids, pa.string()),
+                    "as_of": pa.array([b.as_of] * n, pa.date32()),
+                    "version": pa.array([b.version] * n, pa.string()),
+                    "segment": pa.array([b.segment] * n, pa.string()),
+                    "score": _floats(b.score),
+                    "band": pa.array(b.band, pa.string()),
+                    "status": pa.array(b.status, pa.string()),
+                    "coverage": _floats(b.coverage),
+                    "previous_score": _floats(b.previous),
+                    "change": _floats(b.change),
+                    "groups": pa.array(groups, pa.string()),
+                    "reasons": pa.array(reasons, pa.string()),
+                    "computed_at": pa.array([now] * n, pa.timestamp("us")),
+                }
+            )
+        )
+        measures.append(
+            pa.table(
+                {
+                    "account_id": pa.array(np.repeat(b.account_ids, k), pa.string()),
+                    "as_of": pa.array([b.as_of] * (n * k), pa.date32()),
+                    "version": pa.array([b.version] * (n * k), pa.string()),
+                    "measure": pa.array(np.tile(b.measure_names, n), pa.string()),
+                    "group_name": pa.array(np.tile(b.measure_groups, n), pa.string()),
+                    "value": _floats(b.values.reshape(-1)),
+                    "points": _floats(b.points.reshape(-1)),
+                    "weight": _floats(b.weights.reshape(-1)),
+                    "note": pa.array(
+                        np.array(b.notes, dtype=object).T.reshape(-1), pa.string()
+                    ),
+                }
+            )
+        )
     return (
-        pa.Table.from_pylist(rows, schema=_schema(S)),
-        pa.Table.from_pylist(measures, schema=_schema(SM)),
+        _concat(snaps, _schema(S)),
+        _concat(measures, _schema(SM)),
     )
+
+
+def _json_number(x: float) -> str:
+    return "null" if x != x else repr(x)
+
+
+def _json_objects(keys: list[str], rows: np.ndarray) -> list[str]:
+    """Each row as a JSON object {key: number or null}, keys in order."""
+    quoted = [json.dumps(k) + ": " for k in keys]
+    return [
+        "{"
+        + ", ".join(q + _json_number(x) for q, x in zip(quoted, row, strict=True))
+        + "}"
+        for row in rows.tolist()
+    ]
+
+
+def _json_reasons(b: ScoreBlock) -> list[str]:
+    """Each account's reasons as the JSON list that AccountScore.to_dict gives."""
+    heads = [
+        f'{{"measure": {json.dumps(m)}, "group": {json.dumps(g)}, "value": '
+        for m, g in zip(b.measure_names, b.measure_groups, strict=True)
+    ]
+    values, points, lost = b.values.tolist(), b.points.tolist(), b.lost.tolist()
+
+    def one(i: int, j: int) -> str:
+        return (
+            f"{heads[j]}{_json_number(values[i][j])}, "
+            f'"points": {_json_number(points[i][j])}, '
+            f'"lost": {_json_number(lost[i][j])}}}'
+        )
+
+    return [
+        "[" + ", ".join(one(i, j) for j in js) + "]" for i, js in enumerate(b.reasons)
+    ]
+
+
+def _floats(a: np.ndarray) -> pa.Array:
+    a = np.asarray(a, dtype=float)
+    return pa.array(a, pa.float64(), mask=np.isnan(a))
+
+
+def _nullable(a: np.ndarray) -> list[list[float | None]]:
+    return [[None if x != x else x for x in row] for row in a.tolist()]
+
+
+def _or_none(x: float) -> float | None:
+    return None if x != x else float(x)
+
+
+def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables([t.select(schema.names).cast(schema) for t in tables])
 
 
 def _schema(table: sa.Table) -> pa.Schema:
