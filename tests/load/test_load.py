@@ -329,7 +329,13 @@ def test_load__case11_mrr_is_normalised_by_billing_term(
         store, "SELECT account_id, sum(mrr) FROM subscriptions GROUP BY 1 ORDER BY 1"
     ) == [("A", 200.0), ("B", 200.0), ("C", 90.0)]
     assert rows(store, "SELECT row, field, value, reason FROM quarantine") == [
-        (7, "billing_term", "1-Year-ish", "unknown billing term '1-Year-ish'")
+        (
+            7,
+            "billing_term",
+            "1-Year-ish",
+            "unknown billing term '1-Year-ish' (write monthly, quarterly, semiannual, "
+            "annual, 2-year, 18-months, a number of months or one-time)",
+        )
     ]
 
 
@@ -666,3 +672,21 @@ def test_load__reloading_accounts_keeps_fields_the_file_does_not_carry(
     # The same file again is a duplicate: nothing it lacks makes it look changed.
     [again] = load_files(store, Settings(), [second], now=NOW)
     assert counts(again) == (1, 0, 0, 1)
+
+
+def test_load__semicolon_csv_gets_a_delimiter_hint_and_loads_with_it(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "accounts.csv", "account_id;name\nA;Acme\nB;Beta\n")
+    with pytest.raises(DataError) as info:
+        load_files(store, Settings(), [path], now=NOW)
+    assert "looks separated by ';'" in str(info.value)
+    assert 'delimiter: ";"' in str(info.value)
+
+    settings = Settings(accounts=EntitySource(files=["accounts*"], delimiter=";"))
+    [report] = load_files(store, settings, [path], now=NOW)
+    assert counts(report) == (2, 2, 0, 0)
+    assert rows(store, "SELECT account_id, name FROM accounts ORDER BY 1") == [
+        ("A", "Acme"),
+        ("B", "Beta"),
+    ]

@@ -154,10 +154,25 @@ def resolve(
                 f"no column for required field {name!r}; columns found: "
                 f"{', '.join(columns)}",
                 where=str(path),
-                fix=f"add `columns: {{{name}: your_column}}` under `{entity}:` in "
+                fix=_delimiter_hint(columns, entity)
+                or f"add `columns: {{{name}: your_column}}` under `{entity}:` in "
                 "kenko.yaml",
             )
     return mapped
+
+
+def _delimiter_hint(columns: dict[str, str], entity: str) -> str | None:
+    """A fix for a header read as one column because the file uses another separator."""
+    if len(columns) != 1:
+        return None
+    header = next(iter(columns))
+    for sep, shown in ((";", ";"), ("\t", "\\t"), ("|", "|")):
+        if sep in header:
+            return (
+                f"the header looks separated by '{shown}': set "
+                f'`delimiter: "{shown}"` under `{entity}:` in kenko.yaml'
+            )
+    return None
 
 
 def parse_expr(
@@ -262,7 +277,11 @@ def generic_checks(
         if field.kind == "timezone":
             reason = f"format('unknown time zone ''{{}}''', CAST({s} AS VARCHAR))"
         elif field.kind == "term":
-            reason = f"format('unknown billing term ''{{}}''', CAST({s} AS VARCHAR))"
+            reason = (
+                f"format('unknown billing term ''{{}}'' (write monthly, quarterly, "
+                "semiannual, annual, 2-year, 18-months, a number of months or "
+                f"one-time)', CAST({s} AS VARCHAR))"
+            )
         elif field.kind in ("date", "timestamp") and date_format:
             reason = lit(f"not a {field.kind} in the format {date_format}")
         else:

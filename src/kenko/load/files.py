@@ -45,7 +45,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+def open_source(
+    con: duckdb.DuckDBPyConnection, path: Path, delimiter: str = ","
+) -> dict[str, str]:
     """Expose ``path`` as view ``src`` in ``con``; return its columns and types."""
     if not path.is_file():
         raise DataError("file not found", where=str(path), fix="check the path")
@@ -56,7 +58,7 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     if file_kind(path) == "parquet":
         _open_parquet(con, path)
     else:
-        _open_csv(con, path)
+        _open_csv(con, path, delimiter)
     described = con.sql("DESCRIBE src").fetchall()
     hidden = (ROW, MALFORMED, RAW)
     return {name: dtype for name, dtype, *_ in described if name not in hidden}
@@ -111,10 +113,12 @@ def _check_text(path: Path) -> None:
         ) from exc
 
 
-def _open_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _open_csv(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str) -> None:
     _check_text(path)
     try:
-        skip = pacsv.ParseOptions(invalid_row_handler=lambda row: "skip")
+        skip = pacsv.ParseOptions(
+            delimiter=delimiter, invalid_row_handler=lambda row: "skip"
+        )
         with pacsv.open_csv(str(path), parse_options=skip) as reader:
             names = reader.schema.names
         if len(set(names)) != len(names):
@@ -124,7 +128,7 @@ def _open_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                 where=str(path),
                 fix="give every column a distinct name",
             )
-        table, bad = _read_csv_text(path, names)
+        table, bad = _read_csv_text(path, names, delimiter)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
         raise DataError(
             f"cannot read the file as CSV: {_first_line(exc)}",
@@ -137,7 +141,7 @@ def _open_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def _read_csv_text(
-    path: Path, names: list[str], threads: bool = True
+    path: Path, names: list[str], delimiter: str, threads: bool = True
 ) -> tuple[pa.Table, list[tuple[int, str, int, int]]]:
     """Every column as text, and the rows whose column count is wrong."""
     bad: list[tuple[int | None, str, int, int]] = []
@@ -149,7 +153,9 @@ def _read_csv_text(
     table = pacsv.read_csv(
         str(path),
         read_options=pacsv.ReadOptions(use_threads=threads),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter, invalid_row_handler=keep_aside
+        ),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names},
             strings_can_be_null=False,
@@ -158,7 +164,7 @@ def _read_csv_text(
     )
     if any(number is None for number, *_ in bad):
         # Only a single-threaded read knows where the bad rows are; pay for it then.
-        return _read_csv_text(path, names, threads=False)
+        return _read_csv_text(path, names, delimiter, threads=False)
     return table, [(int(n or 0), t, e, a) for n, t, e, a in bad]
 
 

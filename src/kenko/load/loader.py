@@ -193,7 +193,7 @@ def _read_and_check(
     """Read and map the file, then parse and check every row."""
     con.sql("SET TimeZone = 'UTC'")
     source = settings.source(entity)
-    columns = open_source(con, path)
+    columns = open_source(con, path, source.delimiter)
     ctx = FileContext(
         path=path,
         entity=entity,
