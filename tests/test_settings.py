@@ -45,3 +45,16 @@ def test_settings__entity_is_chosen_by_file_name() -> None:
     assert s.entity_for(Path("events.parquet")) == "events"
     assert s.entity_for(Path("line_items.csv.gz")) == "subscriptions"
     assert s.entity_for(Path("other.csv")) is None
+
+
+def test_settings__every_problem_is_listed_with_key_path_and_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "kenko.yaml"
+    path.write_text("stroe: x.duckdb\ntimezone: Mars/Olympus\n")
+    with pytest.raises(SettingsError) as info:
+        read_settings(path)
+    problems = dict(info.value.problems)
+    assert "check its spelling" in problems["stroe (line 1)"]
+    assert "'Mars/Olympus' is not a time zone" in problems["timezone (line 2)"]
+    assert "2 problem(s)" in str(info.value)

@@ -9,18 +9,29 @@ from __future__ import annotations
 
 
 class KenkoError(Exception):
-    """Base of every error kenko raises on purpose."""
+    """Base of every error kenko raises on purpose.
+
+    ``problems`` lists (where, message) pairs when one file has several problems,
+    e.g. ("groups[0].weight (line 7)", "Input should be greater than or equal to 0").
+    """
 
     def __init__(
-        self, message: str, *, where: str | None = None, fix: str | None = None
+        self,
+        message: str,
+        *,
+        where: str | None = None,
+        fix: str | None = None,
+        problems: list[tuple[str, str]] | None = None,
     ):
         super().__init__(message)
         self.message = message
         self.where = where
         self.fix = fix
+        self.problems = problems or []
 
     def __str__(self) -> str:
         parts = [f"{self.where}: {self.message}" if self.where else self.message]
+        parts += [f"  {path}: {msg}" for path, msg in self.problems]
         if self.fix:
             parts.append(f"Fix: {self.fix}")
         return "\n".join(parts)
@@ -35,23 +46,7 @@ class SettingsError(KenkoError, ValueError):
 
 
 class ScorecardError(KenkoError, ValueError):
-    """A scorecard YAML is invalid. ``problems`` lists (key path, message, fix)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        where: str | None = None,
-        fix: str | None = None,
-        problems: list[tuple[str, str]] | None = None,
-    ):
-        super().__init__(message, where=where, fix=fix)
-        self.problems = problems or []
-
-    def __str__(self) -> str:
-        head = super().__str__()
-        lines = [f"  {path}: {msg}" for path, msg in self.problems]
-        return "\n".join([head, *lines])
+    """A scorecard YAML is invalid."""
 
 
 class DataError(KenkoError, ValueError):

@@ -7,8 +7,9 @@ writes them out with comments, and a test checks that each one is documented.
 from __future__ import annotations
 
 import fnmatch
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -61,6 +62,12 @@ class EntitySource(_Strict):
         description="accounts only: attributes that never change (channel, founded "
         "date) and so may be used for any past as-of date.",
     )
+    delimiter: str = Field(
+        ",",
+        min_length=1,
+        max_length=1,
+        description="CSV only: the character between fields, e.g. ';' or a tab.",
+    )
     date_format: str | None = Field(
         None,
         description="strftime format of dates and timestamps, e.g. '%d/%m/%Y'. Needed "
@@ -82,6 +89,149 @@ class EntitySource(_Strict):
         return any(fnmatch.fnmatch(path.name, pattern) for pattern in self.files)
 
 
+class WebhookSettings(_Strict):
+    """One webhook that notifications are POSTed to as JSON."""
+
+    name: str = Field(
+        description="Short name of this webhook, unique; used in logs and the outbox "
+        "(the URL is never logged, since it may carry a token).",
+    )
+    url: str = Field(
+        description="http(s) URL to POST to; its host must be in "
+        "notifications.allowed_hosts.",
+    )
+    slack: bool = Field(
+        False,
+        description='Send a Slack-compatible body {"text": ...} instead of kenko\'s '
+        "JSON notification.",
+    )
+    secret_env: str | None = Field(
+        None,
+        description="Name of the environment variable holding the HMAC secret; when "
+        "set, each body is signed in the X-Kenko-Signature header.",
+    )
+
+
+class SmtpSettings(_Strict):
+    """The mail server that e-mail notifications go through."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True)
+
+    host: str = Field(
+        description="SMTP server host name; must be in notifications.allowed_hosts."
+    )
+    port: int = Field(587, description="SMTP server port.")
+    from_address: str = Field(alias="from", description="Sender address.")
+    to: list[str] = Field(min_length=1, description="Recipient addresses.")
+    username_env: str | None = Field(
+        None,
+        description="Name of the environment variable holding the SMTP user name "
+        "(no login when unset).",
+    )
+    password_env: str | None = Field(
+        None,
+        description="Name of the environment variable holding the SMTP password.",
+    )
+    starttls: bool = Field(
+        True, description="Upgrade the connection with STARTTLS before logging in."
+    )
+
+
+class NotificationSettings(_Strict):
+    """Where notifications go and how hard kenko tries to deliver them."""
+
+    webhooks: list[WebhookSettings] = Field(
+        default_factory=list, description="Webhooks that receive every notification."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names kenko may deliver to (webhook hosts and the SMTP "
+        "host), matched exactly; any other target is refused and never contacted.",
+    )
+    timeout_seconds: float = Field(
+        5, gt=0, description="Seconds to wait on a webhook or mail server."
+    )
+    max_attempts: int = Field(
+        5,
+        ge=1,
+        description="Attempts per notification before it is given up (kept in the "
+        "outbox as dead).",
+    )
+    tries_per_run: int = Field(
+        3,
+        ge=1,
+        description="Attempts per notification within one delivery run, with short "
+        "back-off sleeps; later attempts wait for a later run.",
+    )
+    backoff_seconds: float = Field(
+        2,
+        ge=0,
+        description="Wait after the first failed attempt; it doubles after each "
+        "further failure, up to backoff_cap_seconds.",
+    )
+    backoff_cap_seconds: float = Field(
+        3600, ge=0, description="Longest wait between two attempts."
+    )
+    smtp: SmtpSettings | None = Field(
+        None, description="Mail server for e-mail notifications (none when unset)."
+    )
+
+    @field_validator("webhooks")
+    @classmethod
+    def _check_unique_names(cls, value: list[WebhookSettings]) -> list[WebhookSettings]:
+        names = [w.name for w in value]
+        doubles = sorted({n for n in names if names.count(n) > 1})
+        if doubles:
+            raise ValueError(f"webhook names must be unique; repeated: {doubles}")
+        return value
+
+
+class ValidationSettings(_Strict):
+    """How outcomes (churn, renewal) are read from subscriptions for validation."""
+
+    churn_gap: str = Field(
+        "31d",
+        description="A line item that (re)starts within this long after the account's "
+        "last end is a late renewal, not churn.",
+    )
+    data_end: date | None = Field(
+        None,
+        description="The day the data stops: line items ending on or after it were "
+        "still running, and outcome horizons past it are censored (default: the "
+        "latest start date in the subscriptions).",
+    )
+    involuntary_reasons: list[str] = Field(
+        default_factory=lambda: [
+            "payment_failed",
+            "involuntary",
+            "failed_payment",
+            "dunning",
+            "nonpayment",
+        ],
+        description="End reasons that make churn involuntary (a failed payment); "
+        "every other end reason is voluntary churn.",
+    )
+    completed_reasons: list[str] = Field(
+        default_factory=lambda: [
+            "fixed_term_completed",
+            "completed",
+            "term_completed",
+            "expired_fixed_term",
+        ],
+        description="End reasons of a fixed term that simply completed: not churn.",
+    )
+
+    @field_validator("churn_gap")
+    @classmethod
+    def _check_gap(cls, value: str) -> str:
+        Duration.parse(value)
+        return value
+
+    @property
+    def gap(self) -> Duration:
+        return Duration.parse(self.churn_gap)
+
+
 class Settings(_Strict):
     """The whole of ``kenko.yaml``."""
 
@@ -91,6 +241,11 @@ class Settings(_Strict):
         "workspace) or a SQLAlchemy URL such as postgresql+psycopg://user@host/db.",
     )
     scorecard: str = Field("scorecard.yaml", description="The live scorecard file.")
+    playbooks: str = Field(
+        "playbooks.yaml",
+        description="The playbooks file: rules that open actions when health falls "
+        "(`kenko run`, `kenko playbooks check`).",
+    )
     data: list[str] = Field(
         default_factory=list,
         description="Files or globs (relative to the workspace) that `kenko load` "
@@ -121,6 +276,15 @@ class Settings(_Strict):
     events: EntitySource = Field(
         default_factory=lambda: EntitySource(files=["events*", "usage*"]),
         description="Event files: product usage, meetings, surveys, tickets.",
+    )
+    validation: ValidationSettings = Field(
+        default_factory=ValidationSettings,
+        description="How churn and renewals are read from subscriptions when a "
+        "scorecard is validated.",
+    )
+    notifications: NotificationSettings = Field(
+        default_factory=NotificationSettings,
+        description="Webhooks and e-mail that playbook notifications are sent to.",
     )
 
     @field_validator("future_tolerance")
@@ -162,20 +326,27 @@ def check_timezone(name: str) -> None:
 
 
 def read_settings(path: Path) -> Settings:
-    """Read and validate ``kenko.yaml``; errors name the key path and the fix."""
+    """Read and validate ``kenko.yaml``; every problem is named by key path and line."""
+    from kenko.yamlcheck import load_yaml, problems_of
+
+    fix = "see the comments `kenko init` writes into kenko.yaml"
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw, root = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise SettingsError(f"not valid YAML: {exc}", where=str(path)) from exc
+        raise SettingsError(f"not valid YAML: {exc}", where=str(path), fix=fix) from exc
+    except OSError as exc:
+        raise SettingsError(f"cannot read: {exc.strerror}", where=str(path)) from exc
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
-        raise SettingsError("expected a mapping of settings", where=str(path))
+        raise SettingsError("expected a mapping of settings", where=str(path), fix=fix)
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
+        problems = problems_of(exc, root)
         raise SettingsError(
-            f"{key}: {first['msg']} (value: {first.get('input')!r})",
+            f"{len(problems)} problem(s) in the settings",
             where=str(path),
-            fix="see the comments `kenko init` writes into kenko.yaml",
+            fix=fix,
+            problems=problems,
         ) from exc

@@ -13,3 +13,7 @@ class NotPointInTimeWarning(KenkoWarning):
 
 class EmptyScoreWarning(KenkoWarning):
     """No account was active on the as-of date, so nothing was scored."""
+
+
+class FewChurnersWarning(KenkoWarning):
+    """Too few churned (or renewed) accounts for a validation figure to be trusted."""

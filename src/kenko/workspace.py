@@ -54,7 +54,7 @@ class Workspace:
             )
         out: list[Path] = []
         for pattern in self.settings.data:
-            path = self.resolve(pattern)
+            path = self.resolve(pattern).resolve()
             matches = (
                 sorted(path.parent.glob(path.name)) if "*" in path.name else [path]
             )
@@ -102,6 +102,11 @@ def init_workspace(root: Path) -> Workspace:
         scorecard = root / "scorecard.yaml"
         if not scorecard.exists():
             scorecard.write_text(template_text(), encoding="utf-8")
+        playbooks = root / Settings().playbooks
+        if not playbooks.exists():
+            from kenko.playbooks.template import playbooks_template
+
+            playbooks.write_text(playbooks_template(), encoding="utf-8")
     except OSError as exc:
         raise WorkspaceError(
             f"cannot create a workspace in {root}: {exc.strerror}"

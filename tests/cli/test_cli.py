@@ -86,6 +86,7 @@ def test_init__writes_settings_and_scorecard(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [
         "kenko.yaml",
+        "playbooks.yaml",
         "scorecard.yaml",
     ]
 

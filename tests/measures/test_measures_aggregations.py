@@ -9,7 +9,7 @@ import pytest
 import factories as f
 from kenko.errors import ScorecardError
 from kenko.measures import check_scorecard_semantics, compute_measures
-from kenko.settings import Settings
+from kenko.settings import EntitySource, Settings
 
 SETTINGS = Settings()
 AS_OF = date(2024, 3, 1)  # 28d window: [2024-02-02, 2024-03-01); before: [01-04, 02-02)
@@ -313,3 +313,22 @@ def test_formula__unknown_name_and_cycles_are_scorecard_errors(store):
     ]
     assert "is not allowed" in problems[0][1]
     assert "depends on itself" in problems[1][1]
+
+
+def test_normalise__account_seats_count_only_from_the_day_they_were_known(store):
+    # The accounts export says 10 seats but was taken on 2024-06-30; on AS_OF the
+    # only point-in-time seat count is the 4 seats of the active line item.
+    f.account(
+        store, "a", seats=10, known_on=date(2024, 6, 30), quantity=4, units="seats"
+    )
+    f.events(store, [("a", "u", "login", datetime(2024, 2, 20))])
+    measures = [f.measure("per_seat", normalise="per_seat")]
+
+    before = compute_measures(store, measures, AS_OF, SETTINGS)
+    after = compute_measures(store, measures, date(2024, 7, 1), SETTINGS)
+    static = Settings(accounts=EntitySource(static_attributes=["seats"]))
+    declared = compute_measures(store, measures, AS_OF, static)
+
+    assert before.values.loc["a", "per_seat"] == 0.25
+    assert after.accounts.loc["a", "seats"] == 10.0
+    assert declared.values.loc["a", "per_seat"] == 0.1

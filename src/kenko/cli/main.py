@@ -551,3 +551,7 @@ def demo(n_accounts: int, seed: int, keep: str | None, fmt: str) -> None:
 
 def main() -> None:
     cli(obj={})
+
+
+# The later stages' commands register themselves on `cli` when imported.
+from kenko.cli import discovery, kpi, playbooks, validation  # noqa: E402, F401

@@ -38,6 +38,9 @@ class MeasureFrame:
     same shape of text saying why a value is missing. ``accounts`` holds the builtins
     (seats, mrr, products, tenure_days, days_to_renewal, first_start, timezone,
     known_on) and ``attributes`` the account attributes as text.
+
+    A frame of many as-of dates is indexed by (account_id, as_of) instead, each row
+    carrying its own date (a Timestamp); ``as_of`` is then the latest of them.
     """
 
     as_of: date
@@ -51,6 +54,18 @@ class MeasureFrame:
     def account_ids(self) -> list[str]:
         return list(self.values.index)
 
+    @property
+    def many(self) -> bool:
+        """True when each row carries its own as-of date."""
+        return "as_of" in self.values.index.names
+
+    def row_dates(self) -> pd.Series:
+        """Each row's as-of date as a Timestamp, indexed like ``values``."""
+        index = self.values.index
+        if self.many:
+            return pd.Series(pd.to_datetime(index.get_level_values("as_of")), index)
+        return pd.Series(pd.Timestamp(self.as_of), index=index)
+
     def note(self, account_id: str, measure: str) -> str | None:
         value = self.notes.at[account_id, measure]
         return value if isinstance(value, str) else None
@@ -60,43 +75,79 @@ def compute_measures(
     store: Store, measures: list[Measure], as_of: date, settings: Settings
 ) -> MeasureFrame:
     """Every measure for every account with a subscription active on ``as_of``."""
-    _check_measures(measures)
+    check_measures(measures)
     con = store.ibis()
     accounts = active_accounts(con, as_of, settings)
     attributes, static = account_attributes(con, accounts.index)
-    index = accounts.index
-    values = pd.DataFrame(index=index, columns=[m.name for m in measures], dtype=float)
-    notes = pd.DataFrame(None, index=index, columns=values.columns, dtype=object)
-    frame = MeasureFrame(as_of, values, notes, accounts, attributes)
+    frame = new_frame(as_of, measures, accounts, attributes)
 
     # Event measures: one aggregate query (plus one for per-period measures).
     event_measures = [m for m in measures if m.source_kind == "events"]
-    users = {
-        Duration.parse(m.window) for m in measures if m.normalise == "per_active_user"
-    }
+    users = active_user_windows(measures)
     result: ev.EventResult | None = None
-    if len(index) and (event_measures or users):
+    if len(accounts) and (event_measures or users):
         zones, raw_names = _zones(event_measures, users, frame, settings)
         result = ev.aggregate_events(
             con, event_measures, users, as_of, zones, raw_names, settings.timezone
         )
-        for m in event_measures:
-            values[m.name] = _event_value(m, result, frame)
+    fill_values(frame, measures, result, static)
+    log.info(
+        "computed %d measures for %d accounts as of %s",
+        len(measures),
+        len(accounts),
+        as_of,
+    )
+    return frame
+
+
+def new_frame(
+    as_of: date,
+    measures: list[Measure],
+    accounts: pd.DataFrame,
+    attributes: pd.DataFrame,
+) -> MeasureFrame:
+    """An empty frame of ``measures`` for the accounts active on ``as_of``."""
+    index = accounts.index
+    values = pd.DataFrame(index=index, columns=[m.name for m in measures], dtype=float)
+    notes = pd.DataFrame(None, index=index, columns=values.columns, dtype=object)
+    return MeasureFrame(as_of, values, notes, accounts, attributes)
+
+
+def active_user_windows(measures: list[Measure]) -> set[Duration]:
+    """Windows whose distinct users some measure divides by."""
+    return {
+        Duration.parse(m.window) for m in measures if m.normalise == "per_active_user"
+    }
+
+
+def fill_values(
+    frame: MeasureFrame,
+    measures: list[Measure],
+    result: ev.EventResult | None,
+    static: pd.DataFrame,
+) -> None:
+    """Every measure's value and note on ``frame``, from the event aggregates."""
+    values, notes = frame.values, frame.notes
+    accounts, index = frame.accounts, frame.values.index
+    if result is not None:
+        for m in measures:
+            if m.source_kind == "events":
+                values[m.name] = _event_value(m, result, frame)
 
     # Account attributes and subscription fields.
-    stale: list[str] = []
+    stale: dict[date, list[str]] = {}
     for m in measures:
         if m.source_kind == "attribute":
             values[m.name] = _attribute_value(m, frame, static, stale)
         elif m.source_kind == "subscription":
             values[m.name] = accounts[m.subscription].astype(float)
-    if stale:
+    for day, names in sorted(stale.items()):
         message = (
-            f"{', '.join(stale)}: not point-in-time for {as_of}; the account export "
+            f"{', '.join(names)}: not point-in-time for {day}; the account export "
             "is newer than the as-of date, so these values were left out"
         )
         frame.warnings.append(message)
-        warnings.warn(message, NotPointInTimeWarning, stacklevel=2)
+        warnings.warn(message, NotPointInTimeWarning, stacklevel=3)
 
     for m in measures:
         if m.source_kind != "formula":
@@ -116,16 +167,9 @@ def compute_measures(
         _note(notes, m.name, value.isna(), "a formula input is missing or divides by 0")
         values[m.name] = _normalised(m, value, frame, result)
 
-    log.info(
-        "computed %d measures for %d accounts as of %s",
-        len(measures),
-        len(index),
-        as_of,
-    )
-    return frame
 
-
-def _check_measures(measures: list[Measure]) -> None:
+def check_measures(measures: list[Measure]) -> None:
+    """Raise ScorecardError unless these measures can be computed together."""
     names = [m.name for m in measures]
     known = set(names) | set(formula.BUILTINS)
     for m in measures:
@@ -168,29 +212,69 @@ def active_accounts(con: Any, as_of: date, settings: Settings) -> pd.DataFrame:
     """Accounts with a line item active on ``as_of``, with the subscription builtins."""
     subs = con.table("subscriptions")
     subs = subs.filter(subs.start_date <= ibis.literal(as_of))
-    active = subs.end_date.isnull() | (subs.end_date > ibis.literal(as_of))
-    seat_units = subs.units.isin(list(settings.seat_units))
     query = subs.group_by("account_id").aggregate(
-        n_active=subs.product.count(where=active),
-        mrr=subs.mrr.sum(where=active),
-        products=subs.product.nunique(where=active),
-        seat_quantity=subs.quantity.sum(where=active & seat_units),
-        first_start=subs.start_date.min(),
-        next_end=subs.end_date.min(where=active),
+        **_subscription_aggregates(subs, ibis.literal(as_of), settings)
     )
+    df = _with_account(con, query).to_pandas().set_index("account_id").sort_index()
+    df.index.name = "account_id"
+    return _builtins(df, pd.Series(pd.Timestamp(as_of), index=df.index), settings)
+
+
+def active_accounts_many(
+    con: Any, dates: list[date], settings: Settings
+) -> pd.DataFrame:
+    """``active_accounts`` of every date at once, indexed by (account_id, as_of)."""
+    days = ibis.memtable(
+        pd.DataFrame({"as_of": pd.to_datetime(pd.Series(dates))})
+    ).mutate(as_of=ibis._.as_of.cast("date"))
+    subs = con.table("subscriptions")
+    rel = subs.join(days, subs.start_date <= days.as_of)
+    query = rel.group_by(["account_id", "as_of"]).aggregate(
+        **_subscription_aggregates(rel, rel.as_of, settings)
+    )
+    df = _with_account(con, query).to_pandas()
+    df["as_of"] = pd.to_datetime(df["as_of"])
+    df = df.set_index(["account_id", "as_of"]).sort_index()
+    return _builtins(
+        df, pd.Series(df.index.get_level_values("as_of"), df.index), settings
+    )
+
+
+def _subscription_aggregates(subs: Any, day: Any, settings: Settings) -> dict[str, Any]:
+    """Builtins over line items started by ``day``; n_active > 0 = active on it."""
+    active = subs.end_date.isnull() | (subs.end_date > day)
+    seat_units = subs.units.isin(list(settings.seat_units))
+    return {
+        "n_active": subs.product.count(where=active),
+        "mrr": subs.mrr.sum(where=active),
+        "products": subs.product.nunique(where=active),
+        "seat_quantity": subs.quantity.sum(where=active & seat_units),
+        "first_start": subs.start_date.min(),
+        "next_end": subs.end_date.min(where=active),
+    }
+
+
+def _with_account(con: Any, query: Any) -> Any:
     query = query.filter(query.n_active > 0)
     acc = con.table("accounts").select("account_id", "seats", "timezone", "known_on")
-    table = query.left_join(acc, "account_id").select(
+    return query.left_join(acc, "account_id").select(
         query, acc.seats, acc.timezone, acc.known_on
     )
-    df = table.to_pandas().set_index("account_id").sort_index()
-    df.index.name = "account_id"
-    day = pd.Timestamp(as_of)
+
+
+def _builtins(df: pd.DataFrame, day: pd.Series, settings: Settings) -> pd.DataFrame:
     first = pd.to_datetime(df["first_start"])
+    day = pd.to_datetime(day)
     df["tenure_days"] = (day - first).dt.days.astype(float)
     df["days_to_renewal"] = (pd.to_datetime(df["next_end"]) - day).dt.days.astype(float)
-    df["account_seats"] = df["seats"].astype(float)
-    df["seats"] = df["account_seats"].fillna(df["seat_quantity"].astype(float))
+    # The accounts export is known from its known_on date; before it, seats come
+    # from the line items active then, unless seats are declared static.
+    account_seats = df["seats"].astype(float)
+    if "seats" not in settings.accounts.static_attributes:
+        known = pd.to_datetime(df["known_on"])
+        account_seats = account_seats.where(known <= day)
+    df["account_seats"] = account_seats
+    df["seats"] = account_seats.fillna(df["seat_quantity"].astype(float))
     df["mrr"] = df["mrr"].astype(float)
     df["products"] = df["products"].astype(float)
     df["first_start"] = first.dt.date
@@ -299,21 +383,31 @@ def _days_since_last(m: Measure, last_ts: pd.Series, frame: MeasureFrame) -> pd.
     With no event in the window the value is the window's length in days: the measure
     looks back only that far, so it is capped there.
     """
-    as_of = pd.Timestamp(frame.as_of)
-    cap = float(ev.window_days(m, frame.as_of))
-    out = pd.Series(cap, index=last_ts.index)
+    as_of = frame.row_dates()
+    out = _window_days(m, frame).reindex(last_ts.index)
     stamps = pd.to_datetime(last_ts)
     for tz, ids in frame.accounts.groupby("zone").groups.items():
         local = stamps.reindex(ids).dropna()
         if local.empty:
             continue
         days = local.dt.tz_localize("UTC").dt.tz_convert(str(tz)).dt.tz_localize(None)
-        out.loc[local.index] = (as_of - days.dt.normalize()).dt.days.astype(float)
+        since = as_of.reindex(local.index) - days.dt.normalize()
+        out.loc[local.index] = since.dt.days.astype(float)
     return out
 
 
+def _window_days(m: Measure, frame: MeasureFrame) -> pd.Series:
+    """The length in days of ``m``'s window as of each row's date."""
+    dates = frame.row_dates()
+    days = {d: float(ev.window_days(m, d.date())) for d in dates.unique()}
+    return dates.map(days).astype(float)
+
+
 def _attribute_value(
-    m: Measure, frame: MeasureFrame, static: pd.DataFrame, stale: list[str]
+    m: Measure,
+    frame: MeasureFrame,
+    static: pd.DataFrame,
+    stale: dict[date, list[str]],
 ) -> pd.Series:
     index = frame.values.index
     name = m.attribute
@@ -340,14 +434,15 @@ def _attribute_value(
         )
     known_on = pd.Series(frame.accounts["known_on"], index=index)
     not_static = ~static[name].fillna(True).astype(bool)
-    later = not_static & (known_on > frame.as_of)
+    dates = frame.row_dates()
+    later = not_static & (pd.to_datetime(known_on) > dates)
     later = later & value.notna()
     for account in later[later].index:
         frame.notes.at[account, m.name] = (
             f"not point-in-time (known from {known_on[account].isoformat()})"
         )
-    if later.any():
-        stale.append(m.name)
+    for day in sorted(set(dates[later].dt.date)):
+        stale.setdefault(day, []).append(m.name)
     _note(frame.notes, m.name, value.isna() & ~later, "no value")
     return value.where(~later).astype(float)
 
@@ -370,7 +465,7 @@ def _normalised(
                 users = result.raw[column].reindex(value.index).fillna(0).astype(float)
         _note(frame.notes, m.name, value.notna() & (users == 0), NOTE_NO_USERS)
         return value / users.where(users > 0)
-    days = float(ev.window_days(m, frame.as_of))
+    days = _window_days(m, frame)
     tenure = accounts["tenure_days"].astype(float)
     young = tenure < days
     scaled = value * days / np.maximum(tenure, 1.0)

@@ -14,12 +14,7 @@ from pydantic import ValidationError
 
 from kenko.errors import ScorecardError
 from kenko.scorecard.model import Scorecard
-
-_HINTS = {
-    "extra_forbidden": "remove the key or check its spelling against the JSON Schema",
-    "missing": "add the key",
-    "literal_error": "use one of the listed values",
-}
+from kenko.yamlcheck import load_yaml, problems_of
 
 
 @dataclass(frozen=True)
@@ -69,8 +64,7 @@ def parse_scorecard(text: str, path: Path | None = None) -> ScorecardFile:
     """Validate scorecard text; every problem is reported with its key path and line."""
     where = str(path) if path else "scorecard"
     try:
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text)
+        raw, root = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ScorecardError(f"not valid YAML: {exc}", where=where) from exc
     if not isinstance(raw, dict):
@@ -82,7 +76,7 @@ def parse_scorecard(text: str, path: Path | None = None) -> ScorecardFile:
     try:
         scorecard = Scorecard.model_validate(raw)
     except ValidationError as exc:
-        problems = [_describe(err, root) for err in exc.errors()]
+        problems = problems_of(exc, root)
         raise ScorecardError(
             f"{len(problems)} problem(s) in the scorecard",
             where=where,
@@ -103,49 +97,6 @@ def _semantic_problems(scorecard: Scorecard) -> list[tuple[str, str]]:
     from kenko.measures import check_scorecard_semantics
 
     return list(check_scorecard_semantics(scorecard))
-
-
-def _describe(err: Any, root: yaml.Node | None) -> tuple[str, str]:
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
-    path = _key_path(loc)
-    line = _line_of(root, loc)
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] not in ("missing",) and "input" in err:
-        shown = err["input"]
-        if not isinstance(shown, dict | list):
-            message += f" (found {shown!r})"
-    hint = _HINTS.get(err["type"])
-    if hint:
-        message += f"; {hint}"
-    where = f"{path} (line {line})" if line else path
-    return where, message
-
-
-def _key_path(loc: list[Any]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
-    line = None
-    for part in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            node = node.value[part] if part < len(node.value) else None
-        else:
-            node = None
-    if node is not None:
-        line = node.start_mark.line + 1
-    return line
 
 
 def _template_fix() -> str:

@@ -161,6 +161,12 @@ def _score_variant(
     previous: pd.DataFrame,
     top: int,
 ) -> ScoreBlock:
+    """The scores of the rows ``ids`` of ``frame`` under one variant.
+
+    The rows of a many-date frame carry their own as-of dates: percentile points
+    rank each date's accounts among themselves, eligibility counts tenure to each
+    row's date, and ``carried`` is then keyed by (account_id, as_of) too.
+    """
     pairs = v.variant.measures()
     n, k = len(ids), len(pairs)
     names = [m.name for _, m in pairs]
@@ -176,12 +182,7 @@ def _score_variant(
         note = frame.notes.loc[ids, key].astype(object)
         if m.missing == "carry_last":
             raw, note = _carry(raw, note, carried, key)
-        within = None
-        if m.scoring.percentile is not None and m.scoring.percentile.within:
-            attr = m.scoring.percentile.within
-            if attr in frame.attributes.columns:
-                within = frame.attributes.loc[ids, attr]
-        p = points(m.scoring, raw, within)
+        p = points(m.scoring, raw, _rank_within(frame, m, ids))
         has = raw.notna().to_numpy()
         if m.missing == "zero":
             p = p.fillna(0.0)
@@ -240,9 +241,11 @@ def _score_variant(
     eligibility = v.variant.eligibility
     young = np.zeros(n, dtype=bool)
     if eligibility.min_tenure:
-        oldest = Duration.parse(eligibility.min_tenure).before(frame.as_of)
+        tenure = Duration.parse(eligibility.min_tenure)
+        dates = frame.row_dates().loc[ids].dt.date
+        oldest = dates.map({d: tenure.before(d) for d in dates.unique()})
         first = frame.accounts.loc[ids, "first_start"]
-        young = np.array([d > oldest for d in first])
+        young = np.array([d > o for d, o in zip(first, oldest, strict=True)])
     ok = ~young & (coverage >= eligibility.min_coverage) & ~np.isnan(score)
     lost = (100 - np.nan_to_num(pts)) * effective
 
@@ -259,13 +262,17 @@ def _score_variant(
     if top:
         orders = np.argsort(-lost, axis=1, kind="stable")[:, :top]
         keep = (np.take_along_axis(lost_r, orders, axis=1) > 0) & ok[:, None]
-        reasons = [row[mask].tolist() for row, mask in zip(orders, keep, strict=True)]
+        # Plain lists: a numpy call per row costs more than the row's work.
+        reasons = [
+            [j for j, k in zip(row, mask, strict=True) if k]
+            for row, mask in zip(orders.tolist(), keep.tolist(), strict=True)
+        ]
     band = [None if x != x else v.variant.band_for(x).name for x in final.tolist()]
     return ScoreBlock(
         segment=v.segment,
         version=version,
         as_of=frame.as_of,
-        account_ids=[str(a) for a in ids.tolist()],
+        account_ids=[str(a) for a in ids.get_level_values(0).tolist()],
         score=final,
         band=band,
         status=["scored" if x else "insufficient_data" for x in ok.tolist()],
@@ -287,6 +294,24 @@ def _score_variant(
     )
 
 
+def _rank_within(frame: MeasureFrame, m: Measure, ids: pd.Index) -> pd.Series | None:
+    """What percentile points rank within: the attribute, and a many-date frame's
+    as-of date (None: every row together)."""
+    if m.scoring.percentile is None:
+        return None
+    within = None
+    attr = m.scoring.percentile.within
+    if attr and attr in frame.attributes.columns:
+        within = frame.attributes.loc[ids, attr]
+    if not frame.many:
+        return within
+    day = frame.row_dates().loc[ids].dt.strftime("%Y-%m-%d")
+    if within is None:
+        return day
+    # The attribute's missing values rank together, as in a one-date frame.
+    return day + "|" + within.fillna("").astype(str)
+
+
 def _num(x: float | None) -> float | None:
     # NaN is the only value not equal to itself.
     return None if x is None or x != x else float(x)
@@ -295,14 +320,19 @@ def _num(x: float | None) -> float | None:
 def _carry(
     raw: pd.Series, note: pd.Series, carried: pd.DataFrame, key: str
 ) -> tuple[pd.Series, pd.Series]:
-    """Fill missing values with the last stored one of this measure and version."""
+    """Fill missing values with the last stored one of this measure and version.
+
+    ``carried`` holds account_id, measure, value and as_of (the stored date); for a
+    many-date frame also ``row_as_of``, the date of the row it fills.
+    """
     if carried.empty:
         return raw, note
-    last = carried[carried["measure"] == key].set_index("account_id")
+    keys = ["account_id", "row_as_of"] if "row_as_of" in carried else ["account_id"]
+    last = carried[carried["measure"] == key].set_index(keys)
     last = last.reindex(raw.index)
     fill = raw.isna() & last["value"].notna()
     raw = raw.where(~fill, last["value"])
     note = note.copy()
-    for account in fill[fill].index:
-        note[account] = f"carried from {last.at[account, 'as_of'].isoformat()}"
+    for row in fill[fill].index:
+        note[row] = f"carried from {last.at[row, 'as_of'].isoformat()}"
     return raw, note

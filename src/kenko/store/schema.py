@@ -129,3 +129,116 @@ snapshot_measures = sa.Table(
 
 sa.Index("ix_subscriptions_account", subscriptions.c.account_id)
 sa.Index("ix_quarantine_load", quarantine.c.load_id)
+
+# Notifications waiting for, or done with, delivery (kenko.playbooks.notify). A row
+# with channel "*" is a notification as enqueued; delivery routes it into one row per
+# configured channel ("webhook:<name>", "email"), each sent at least once.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("outbox_id", sa.String(36), primary_key=True),  # X-Kenko-Delivery
+    sa.Column("dedupe_key", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON object
+    # new (channel "*") -> routed; pending -> sent | dead | refused
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False),  # UTC, no zone
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.UniqueConstraint("dedupe_key", "channel", name="uq_outbox_dedupe_channel"),
+)
+
+# -- playbooks: runs, actions and their history, hold-outs, rule state ----------------
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("version", sa.String(64)),  # scorecard version scored
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("duration_s", sa.Double, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # "ok" | "failed"
+    sa.Column("rows_loaded", sa.BigInteger, nullable=False),
+    sa.Column("scored", sa.BigInteger, nullable=False),
+    sa.Column("opened", sa.BigInteger, nullable=False),
+    sa.Column("updated", sa.BigInteger, nullable=False),
+    sa.Column("closed", sa.BigInteger, nullable=False),
+    sa.Column("held_out", sa.BigInteger, nullable=False),
+    sa.Column("notified", sa.BigInteger, nullable=False),
+    sa.Column("warnings", sa.Text, nullable=False),  # JSON list of text
+)
+
+actions = sa.Table(
+    "actions",
+    metadata,
+    sa.Column("action_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("account_id", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open|done|dismissed|closed
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("owner", sa.Text),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("steps", sa.Text, nullable=False),  # JSON list of text
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("opened_on", sa.Date, nullable=False),  # as-of date that triggered it
+    sa.Column("opened_score", sa.Double),
+    sa.Column("last_seen_on", sa.Date, nullable=False),  # last as-of it still fired
+    sa.Column("last_score", sa.Double),
+    sa.Column("closed_on", sa.Date),
+    sa.Column("run_id", sa.String(36), nullable=False),
+)
+
+action_history = sa.Table(
+    "action_history",
+    metadata,
+    sa.Column("action_id", sa.BigInteger, nullable=False),
+    sa.Column("changed_at", sa.DateTime, nullable=False),
+    sa.Column("changed_by", sa.Text, nullable=False),
+    sa.Column("change", sa.String(16), nullable=False),  # opened|updated|done|...
+    sa.Column("as_of", sa.Date),  # the run's as-of date, for changes a run made
+    sa.Column("note", sa.Text),
+)
+
+holdouts = sa.Table(
+    "holdouts",
+    metadata,
+    sa.Column("rule", sa.Text, primary_key=True),
+    sa.Column("account_id", sa.Text, primary_key=True),
+    sa.Column("as_of", sa.Date, primary_key=True),
+    sa.Column("score", sa.Double),
+    sa.Column("run_id", sa.String(36), nullable=False),
+)
+
+rule_state = sa.Table(
+    "rule_state",
+    metadata,
+    sa.Column("rule", sa.Text, primary_key=True),
+    sa.Column("account_id", sa.Text, primary_key=True),
+    sa.Column("armed", sa.Boolean, nullable=False),
+    sa.Column("fired_on", sa.Date),
+    sa.Column("fired_score", sa.Double),
+    sa.Column("action_id", sa.BigInteger),  # the open action, if any
+)
+
+sa.Index("ix_actions_account", actions.c.account_id)
+sa.Index("ix_action_history_action", action_history.c.action_id)
+
+# Score -> renewal probability fitted by `kenko calibrate` (kenko.validation.calibrate),
+# one row per fit; `kenko score` uses the newest fit of the scorecard version.
+calibrations = sa.Table(
+    "calibrations",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),  # scorecard version
+    sa.Column("fitted_at", sa.DateTime, primary_key=True),
+    sa.Column("method", sa.String(16), nullable=False),  # "isotonic" | "logistic"
+    sa.Column("horizon", sa.String(16), nullable=False),
+    sa.Column("fit_from", sa.Date, nullable=False),  # first as-of date fitted on
+    sa.Column("fit_to", sa.Date, nullable=False),  # last as-of date fitted on
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("params", sa.Text, nullable=False),  # JSON: {"x": [...], "y": [...]}
+)

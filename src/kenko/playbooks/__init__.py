@@ -1,0 +1,1 @@
+"""Playbooks: rules that open actions when scores fall, and the notifications."""

@@ -1,0 +1,1 @@
+"""Validation: outcomes, KPIs, backtests and calibration of a scorecard on history."""
