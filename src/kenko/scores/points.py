@@ -52,7 +52,9 @@ def percentile_points(
     Ranks are taken among the accounts with a value, within each value of ``within``
     when given (accounts without that attribute rank together).
     """
-    present = values.dropna()
+    # Sums of the same values in another order can differ in the last bit; round
+    # so that equal values tie however the database added them up.
+    present = values.dropna().round(9)
     if within is None:
         keys = pd.Series("", index=present.index)
     else:

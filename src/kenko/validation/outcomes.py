@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from kenko.durations import Duration, add_months
@@ -74,6 +75,39 @@ def next_renewal(
     if end is not None and end < OPEN_END and (candidate is None or end < candidate):
         candidate = end
     return candidate
+
+
+def next_renewals(
+    start: pd.Series, billing_months: pd.Series, end: pd.Series, after: pd.Series
+) -> pd.Series:
+    """``next_renewal`` for many line items at once (datetime64, NaT for none)."""
+    s = pd.to_datetime(start)
+    a = pd.to_datetime(after)
+    months = pd.to_numeric(billing_months, errors="coerce").fillna(0).astype(int)
+    months = months.to_numpy()
+    recurring = months > 0
+    step = np.where(recurring, months, 1)
+    elapsed = ((a.dt.year - s.dt.year) * 12 + a.dt.month - s.dt.month).to_numpy()
+    n = np.maximum(1, elapsed // step)
+    candidate = _add_months(s, n * step)
+    # Stepping from the original start: at most a couple of periods to go.
+    while (late := recurring & (candidate <= a.to_numpy())).any():
+        n = np.where(late, n + 1, n)
+        candidate = _add_months(s, n * step)
+    out = pd.Series(np.where(recurring, candidate, np.datetime64("NaT")), index=s.index)
+    out = pd.to_datetime(out)
+    e = pd.to_datetime(end)
+    ends = e.notna() & (e < pd.Timestamp(OPEN_END)) & (out.isna() | (e < out))
+    return out.where(~ends, e)
+
+
+def _add_months(start: pd.Series, months: np.ndarray) -> np.ndarray:
+    """start + months calendar months, the day clamped to the month's end."""
+    index = (start.dt.year.to_numpy() - 1970) * 12 + start.dt.month.to_numpy() - 1
+    first = (index + months).astype("datetime64[M]")
+    days_in_month = (first + 1).astype("datetime64[D]") - first.astype("datetime64[D]")
+    day = np.minimum(start.dt.day.to_numpy(), days_in_month.astype(int))
+    return first.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
 
 
 def data_end(store: Store, settings: Settings) -> date:
@@ -200,15 +234,20 @@ def label_outcomes(
 
     # One row per account and as-of date; censored when its horizon passes data_end.
     item_rows["end_x"] = pd.to_datetime(item_rows["end_x"]).dt.date
-    item_rows["renewal"] = [
-        next_renewal(r.start_date, _int(r.billing_months), r.end_x, r.as_of)
-        for r in item_rows.itertuples()
-    ]
+    item_rows["renewal"] = next_renewals(
+        item_rows["start_date"],
+        item_rows["billing_months"],
+        item_rows["end_x"],
+        item_rows["as_of"],
+    )
     accounts = item_rows.groupby(["account_id", "as_of"], as_index=False).agg(
         horizon_end=("horizon_end", "first"),
         mrr_start=("mrr", "sum"),
-        next_renewal=("renewal", lambda s: min((d for d in s if d), default=None)),
+        next_renewal=("renewal", "min"),
     )
+    accounts["next_renewal"] = [
+        None if pd.isna(d) else d.date() for d in accounts["next_renewal"]
+    ]
     accounts = accounts.merge(ends, on=["account_id", "as_of"], how="left")
     accounts = accounts.merge(mrr_later, on=["account_id", "as_of"], how="left")
     is_censored = accounts["horizon_end"] > end
