@@ -10,9 +10,17 @@ import fnmatch
 from datetime import date
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from kenko.durations import Duration
 from kenko.errors import SettingsError
@@ -100,6 +108,26 @@ class WebhookSettings(_Strict):
         description="http(s) URL to POST to; its host must be in "
         "notifications.allowed_hosts.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value.strip())
+            host = parts.hostname
+        except ValueError:
+            host, parts = None, None
+        if parts is None or parts.scheme not in ("http", "https"):
+            raise ValueError(
+                "a webhook URL must start with http:// or https://, e.g. "
+                "https://hooks.example.com/kenko"
+            )
+        if not host:
+            raise ValueError(
+                "a webhook URL needs a host, e.g. https://hooks.example.com/kenko"
+            )
+        return value
+
     slack: bool = Field(
         False,
         description='Send a Slack-compatible body {"text": ...} instead of kenko\'s '
@@ -140,13 +168,13 @@ class SmtpSettings(_Strict):
 class NotificationSettings(_Strict):
     """Where notifications go and how hard kenko tries to deliver them."""
 
-    webhooks: list[WebhookSettings] = Field(
-        default_factory=list, description="Webhooks that receive every notification."
-    )
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host names kenko may deliver to (webhook hosts and the SMTP "
-        "host), matched exactly; any other target is refused and never contacted.",
+        "host), matched exactly; a target not listed is an error in the settings.",
+    )
+    webhooks: list[WebhookSettings] = Field(
+        default_factory=list, description="Webhooks that receive every notification."
     )
     timeout_seconds: float = Field(
         5, gt=0, description="Seconds to wait on a webhook or mail server."
@@ -183,6 +211,35 @@ class NotificationSettings(_Strict):
         doubles = sorted({n for n in names if names.count(n) > 1})
         if doubles:
             raise ValueError(f"webhook names must be unique; repeated: {doubles}")
+        return value
+
+    @field_validator("webhooks")
+    @classmethod
+    def _check_webhook_hosts(
+        cls, value: list[WebhookSettings], info: ValidationInfo
+    ) -> list[WebhookSettings]:
+        allowed = {h.lower() for h in info.data.get("allowed_hosts", [])}
+        for i, hook in enumerate(value):
+            host = urlsplit(hook.url.strip()).hostname or ""
+            if host.lower() not in allowed:
+                raise ValueError(
+                    f"webhooks[{i}] ({hook.name!r}): host {host!r} is not in "
+                    f"notifications.allowed_hosts; add {host!r} to allowed_hosts if "
+                    "kenko may send to it"
+                )
+        return value
+
+    @field_validator("smtp")
+    @classmethod
+    def _check_smtp_host(
+        cls, value: SmtpSettings | None, info: ValidationInfo
+    ) -> SmtpSettings | None:
+        allowed = {h.lower() for h in info.data.get("allowed_hosts", [])}
+        if value is not None and value.host.lower() not in allowed:
+            raise ValueError(
+                f"host {value.host!r} is not in notifications.allowed_hosts; add "
+                f"{value.host!r} to allowed_hosts if kenko may send mail through it"
+            )
         return value
 
 
@@ -259,6 +316,12 @@ class Settings(_Strict):
     future_tolerance: str = Field(
         "1d",
         description="Events stamped later than the load time plus this are rejected.",
+    )
+    events_start: date | None = Field(
+        None,
+        description="The first day the event data covers (default: the UTC date of "
+        "the earliest event in the store). An event measure whose window, previous "
+        "window or periods start before it has no value on that as-of date.",
     )
     seat_units: list[str] = Field(
         default_factory=lambda: ["seats", "users", "licenses"],

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from kenko.errors import WorkspaceError
 from kenko.scorecard import ScorecardFile, read_scorecard, template_text
-from kenko.settings import EntitySource, Settings, read_settings
+from kenko.settings import Settings, read_settings
 from kenko.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -122,25 +122,23 @@ def settings_template() -> str:
         "# defaults. Paths are relative to this folder.",
         "",
     ]
-    defaults = Settings()
     for name, field in Settings.model_fields.items():
-        value = getattr(defaults, name)
         lines.extend(_comment(field.description or ""))
-        if isinstance(value, EntitySource):
-            lines.append(f"{name}:")
-            lines.extend(_entity_lines(value))
-        else:
-            lines.append(f"{name}: {_yaml_value(value)}")
+        lines.extend(_setting_lines(name, getattr(Settings(), name), ""))
         lines.append("")
     return "\n".join(lines)
 
 
-def _entity_lines(source: EntitySource) -> list[str]:
-    out: list[str] = []
-    for name, field in EntitySource.model_fields.items():
-        value = getattr(source, name)
-        out.extend("  " + c for c in _comment(field.description or ""))
-        out.append(f"  {name}: {_yaml_value(value)}")
+def _setting_lines(name: str, value: Any, indent: str) -> list[str]:
+    """``name: value``; a settings group becomes a block of its own commented keys."""
+    if not isinstance(value, BaseModel):
+        return [f"{indent}{name}: {_yaml_value(value)}"]
+    out = [f"{indent}{name}:"]
+    for key, field in type(value).model_fields.items():
+        out.extend(f"{indent}  {c}" for c in _comment(field.description or ""))
+        out.extend(
+            _setting_lines(field.alias or key, getattr(value, key), indent + "  ")
+        )
     return out
 
 

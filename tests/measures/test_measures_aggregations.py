@@ -11,7 +11,10 @@ from kenko.errors import ScorecardError
 from kenko.measures import check_scorecard_semantics, compute_measures
 from kenko.settings import EntitySource, Settings
 
-SETTINGS = Settings()
+# These stores hold only the events each case needs, the first of them inside the
+# windows; the event data is declared to start long before, so every window is
+# covered (test_measures_data_start.py tests the data start itself).
+SETTINGS = Settings(events_start=date(2000, 1, 1))
 AS_OF = date(2024, 3, 1)  # 28d window: [2024-02-02, 2024-03-01); before: [01-04, 02-02)
 
 
@@ -326,7 +329,10 @@ def test_normalise__account_seats_count_only_from_the_day_they_were_known(store)
 
     before = compute_measures(store, measures, AS_OF, SETTINGS)
     after = compute_measures(store, measures, date(2024, 7, 1), SETTINGS)
-    static = Settings(accounts=EntitySource(static_attributes=["seats"]))
+    static = Settings(
+        events_start=date(2000, 1, 1),
+        accounts=EntitySource(static_attributes=["seats"]),
+    )
     declared = compute_measures(store, measures, AS_OF, static)
 
     assert before.values.loc["a", "per_seat"] == 0.25

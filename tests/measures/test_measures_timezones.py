@@ -8,7 +8,10 @@ import factories as f
 from kenko.measures import compute_measures
 from kenko.settings import Settings
 
-SETTINGS = Settings()
+# These stores hold only the events each case needs, the first of them inside the
+# windows; the event data is declared to start long before, so every window is
+# covered (test_measures_data_start.py tests the data start itself).
+SETTINGS = Settings(events_start=date(2000, 1, 1))
 
 
 def _measures():

@@ -26,7 +26,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
+from kenko.errors import SettingsError
 from kenko.playbooks.notify import (
     DeliveryReport,
     deliver_pending,
@@ -38,6 +40,7 @@ from kenko.settings import (
     Settings,
     SmtpSettings,
     WebhookSettings,
+    read_settings,
 )
 from kenko.store import Store
 from kenko.store.schema import outbox
@@ -378,16 +381,23 @@ def test_deliver__slack_webhook_gets_a_text_body(
     assert json.loads(got.body) == {"text": PAYLOAD["text"]}
 
 
+def off_the_list(settings: Settings) -> Settings:
+    """``settings`` with an empty allow-list, unvalidated: an older, laxer config."""
+    config = settings.notifications.model_copy(update={"allowed_hosts": []})
+    return settings.model_copy(update={"notifications": config})
+
+
 def test_deliver__host_not_on_allow_list_is_refused_and_never_contacted(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Nothing listens on 127.0.0.2:9: a connection attempt would fail, not refuse.
-    settings = settings_for({"name": "ops", "url": "http://127.0.0.2:9/hook"})
+    hook = {"name": "ops", "url": "http://127.0.0.2:9/"}
+    settings = off_the_list(settings_for(hook, allowed_hosts=["127.0.0.2"]))
     queue(store)
 
     with caplog.at_level(logging.WARNING, logger="kenko"):
         first = deliver_pending(store, settings, now=T0)
-    again = deliver_pending(store, settings, now=T0 + timedelta(days=1))
+        again = deliver_pending(store, settings, now=T0 + timedelta(days=1))
 
     reason = (
         "host '127.0.0.2' is not in notifications.allowed_hosts; add it there if "
@@ -397,7 +407,47 @@ def test_deliver__host_not_on_allow_list_is_refused_and_never_contacted(
     assert again == DeliveryReport()
     [row] = read_outbox(store)
     assert (row["status"], row["attempts"], row["last_error"]) == ("refused", 0, reason)
-    assert caplog.messages == [f"notification {row['outbox_id']} refused: {reason}"]
+    assert caplog.messages == [
+        f"notifications: 0 sent, 0 to retry later, 0 failed, 1 refused (1 x {reason})",
+        "notifications: 0 sent, 0 to retry later, 0 failed, 0 refused, 1 still "
+        "refused (`kenko notifications`)",
+    ]
+
+
+def test_deliver__refused_row_is_sent_once_the_config_allows_its_target(
+    store: Store, receiver: Receiver
+) -> None:
+    settings = settings_for({"name": "cs", "url": receiver.url})
+    queue(store)
+    refused = deliver_pending(store, off_the_list(settings), now=T0)
+
+    fixed = deliver_pending(store, settings, now=T0 + timedelta(hours=1))
+
+    assert (refused, fixed) == (DeliveryReport(refused=1), DeliveryReport(sent=1))
+    [row] = read_outbox(store)
+    assert (row["status"], row["attempts"], row["last_error"]) == ("sent", 1, None)
+    assert len(receiver.requests) == 1
+
+
+def test_deliver__row_of_a_removed_channel_is_sent_when_the_channel_is_back(
+    store: Store, receiver: Receiver
+) -> None:
+    receiver.script = [500, 200]
+    settings = settings_for({"name": "cs", "url": receiver.url}, tries_per_run=1)
+    queue(store)
+    failed = deliver_pending(store, settings, now=T0)
+
+    removed = deliver_pending(store, settings_for(), now=T0 + timedelta(hours=1))
+    back = deliver_pending(store, settings, now=T0 + timedelta(hours=2))
+
+    assert (failed, removed, back) == (
+        DeliveryReport(retry_later=1),
+        DeliveryReport(refused=1),
+        DeliveryReport(sent=1),
+    )
+    [row] = read_outbox(store)
+    assert (row["status"], row["attempts"]) == ("sent", 2)
+    assert len(receiver.requests) == 2
 
 
 def test_deliver__redirect_is_not_followed_off_the_allow_list(
@@ -520,20 +570,53 @@ def test_deliver__email_goes_to_the_smtp_server_as_plain_text(
     )
 
 
-def test_deliver__smtp_host_not_on_allow_list_is_refused(store: Store) -> None:
-    settings = settings_for(
-        smtp={"host": "mail.example.test", "from": "k@x.test", "to": ["a@x.test"]}
-    )
-    queue(store)
+@pytest.mark.parametrize(
+    ("notifications", "where", "message"),
+    [
+        (
+            {"webhooks": [{"name": "ops", "url": "https://hooks.example.test/x"}]},
+            "notifications.webhooks (line 5)",
+            "webhooks[0] ('ops'): host 'hooks.example.test' is not in "
+            "notifications.allowed_hosts; add 'hooks.example.test' to allowed_hosts "
+            "if kenko may send to it",
+        ),
+        (
+            {"webhooks": [{"name": "ops", "url": "ftp://127.0.0.1/x"}]},
+            "notifications.webhooks[0].url (line 6)",
+            "a webhook URL must start with http:// or https://, e.g. "
+            "https://hooks.example.com/kenko (found 'ftp://127.0.0.1/x')",
+        ),
+        (
+            {"webhooks": [{"name": "ops", "url": "not a url"}]},
+            "notifications.webhooks[0].url (line 6)",
+            "a webhook URL must start with http:// or https://, e.g. "
+            "https://hooks.example.com/kenko (found 'not a url')",
+        ),
+        (
+            {"webhooks": [{"name": "ops", "url": "https:///path-only"}]},
+            "notifications.webhooks[0].url (line 6)",
+            "a webhook URL needs a host, e.g. https://hooks.example.com/kenko "
+            "(found 'https:///path-only')",
+        ),
+        (
+            {"smtp": {"host": "mail.example.test", "from": "k@x.test", "to": ["a@x"]}},
+            "notifications.smtp (line 5)",
+            "host 'mail.example.test' is not in notifications.allowed_hosts; add "
+            "'mail.example.test' to allowed_hosts if kenko may send mail through it",
+        ),
+    ],
+)
+def test_notification_settings__bad_target_is_a_settings_error_by_key_path(
+    tmp_path: Any, notifications: dict[str, Any], where: str, message: str
+) -> None:
+    doc = {"notifications": {"allowed_hosts": ["127.0.0.1"], **notifications}}
+    path = tmp_path / "kenko.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
-    report = deliver_pending(store, settings, now=T0)
+    with pytest.raises(SettingsError) as caught:
+        read_settings(path)
 
-    assert report == DeliveryReport(refused=1)
-    [row] = read_outbox(store)
-    assert row["last_error"] == (
-        "host 'mail.example.test' is not in notifications.allowed_hosts; add it "
-        "there if kenko may send to it"
-    )
+    assert caught.value.problems == [(where, message)]
 
 
 def test_deliver__secrets_and_webhook_urls_never_reach_logs_or_outbox(

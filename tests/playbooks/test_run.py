@@ -6,6 +6,7 @@ import hashlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -14,7 +15,13 @@ from kenko.cli.main import cli
 from kenko.playbooks.actions import list_actions
 from kenko.playbooks.engine import is_held_out
 from kenko.playbooks.rules import parse_playbooks
-from kenko.playbooks.run import read_runs, run_dates, run_once, run_range
+from kenko.playbooks.run import (
+    RunInProgressError,
+    read_runs,
+    run_dates,
+    run_once,
+    run_range,
+)
 from kenko.scorecard import parse_scorecard
 from kenko.settings import Settings
 from kenko.store import Store, schema
@@ -38,6 +45,7 @@ groups:
 """
 )
 RULES = """\
+max_data_age: 30d
 people:
   alice: {email: alice@example.com, manager: carol}
   carol: {}
@@ -73,14 +81,14 @@ def workspace(store: Store, logins: dict[str, list[int]]) -> None:
             ],
         )
         f.subscription(store, account, start=date(2022, 1, 1))
-        rows = []
+        # The event data starts well before the first window (no measure is cut off).
+        rows = [(account, "u", "signup", datetime(2022, 1, 1))]
         for day, n in zip(DAYS, counts, strict=True):
             first = datetime(day.year, day.month, day.day) - timedelta(days=10)
             rows += [
                 (account, "u", "login", first + timedelta(hours=h)) for h in range(n)
             ]
-        if rows:
-            f.events(store, rows)
+        f.events(store, rows)
 
 
 def tables(store: Store) -> dict[str, list[dict[str, Any]]]:
@@ -96,7 +104,7 @@ def test_run__opens_action_with_owner_template_and_records_the_run(
 ) -> None:
     workspace(store, {"a1": [2, 2, 2, 2], "a2": [10, 10, 10, 10]})
     pb = parse_playbooks(RULES % 0, scorecard=CARD.scorecard)
-    report = run_once(store, SETTINGS, CARD, pb, DAYS[0])
+    report = run_once(store, SETTINGS, CARD, pb, DAYS[0], now=datetime(2023, 2, 1, 6))
     assert (report.status, report.scored, report.opened, report.held_out) == (
         "ok",
         2,
@@ -240,3 +248,173 @@ def test_cli__run_actions_done_dismiss_and_check(tmp_path: Any) -> None:
     assert '"by": "bob"' in history and '"note": "merger"' in history
     bad = runner.invoke(cli, ["-w", str(ws), "actions", "done", "99"])
     assert bad.exit_code == 1 and "no action 99" in bad.output
+
+
+def outbox_keys(store: Store) -> list[str]:
+    return [r["dedupe_key"] for r in store.fetch(sa.select(schema.outbox))]
+
+
+def test_run__replay_records_actions_but_queues_no_notification(store: Store) -> None:
+    workspace(store, {"a1": [2, 2, 8, 2], "a2": [10, 3, 10, 10]})
+    pb = parse_playbooks(RULES % 0, scorecard=CARD.scorecard)
+
+    reports = run_range(store, SETTINGS, CARD, pb, DAYS, now=datetime(2024, 1, 1))
+
+    assert [(r.opened, r.closed, r.notifications) for r in reports] == [
+        (1, 0, "none (replay)"),
+        (1, 0, "none (replay)"),
+        (0, 2, "none (replay)"),
+        (1, 0, "none (replay)"),
+    ]
+    assert outbox_keys(store) == []
+
+
+def test_run__yesterday_is_not_a_replay_but_the_day_before_is(store: Store) -> None:
+    workspace(store, {"a1": [2, 2, 2, 2]})
+    pb = parse_playbooks(RULES % 0, scorecard=CARD.scorecard)
+
+    late = run_once(store, SETTINGS, CARD, pb, DAYS[0], now=datetime(2023, 2, 2, 6))
+    old = run_once(store, SETTINGS, CARD, pb, DAYS[1], now=datetime(2023, 3, 3, 6))
+
+    assert (late.notifications, old.notifications) == ("queued", "none (replay)")
+    assert outbox_keys(store) == ["action:1:opened"]
+
+
+def test_run__no_notify_queues_nothing_for_a_later_run_to_send(store: Store) -> None:
+    workspace(store, {"a1": [2, 2, 2, 2], "a2": [10, 2, 10, 10]})
+    pb = parse_playbooks(RULES % 0, scorecard=CARD.scorecard)
+    quiet = run_once(
+        store, SETTINGS, CARD, pb, DAYS[0], notify=False, now=datetime(2023, 2, 1)
+    )
+
+    loud = run_once(store, SETTINGS, CARD, pb, DAYS[1], now=datetime(2023, 3, 1))
+
+    assert (quiet.opened, quiet.notifications) == (1, "none (--no-notify)")
+    assert (loud.opened, loud.notifications) == (1, "queued")
+    assert outbox_keys(store) == ["action:2:opened"]
+
+
+def test_run__stale_data_scores_but_opens_no_action_and_warns(store: Store) -> None:
+    workspace(store, {"a1": [2, 2, 2, 2]})
+    pb = parse_playbooks(RULES % 0, scorecard=CARD.scorecard)
+    late = date(2023, 6, 1)  # newest event before it: 2023-04-21, 41 days old
+
+    report = run_once(store, SETTINGS, CARD, pb, late, now=datetime(2023, 6, 1))
+
+    warning = (
+        "stale data: the newest event is from 2023-04-21, older than 30d before "
+        "2023-06-01; scored, but no actions were opened, updated or closed (load "
+        "fresh data, or raise max_data_age in the playbooks file)"
+    )
+    assert (report.status, report.scored, report.opened) == ("stale", 1, 0)
+    assert report.warnings == [warning]
+    [run] = read_runs(store)
+    assert (run["status"], run["warnings"]) == ("stale", [warning])
+    assert list_actions(store) == []
+    assert outbox_keys(store) == []
+
+
+def test_run__replay_judges_staleness_at_its_own_as_of_date(store: Store) -> None:
+    workspace(store, {"a1": [2, 2, 2, 2]})
+    pb = parse_playbooks(RULES % 0, scorecard=CARD.scorecard)
+
+    reports = run_range(
+        store,
+        SETTINGS,
+        CARD,
+        pb,
+        [DAYS[0], date(2023, 6, 15)],
+        now=datetime(2025, 1, 1),
+    )
+
+    assert [(r.status, r.opened) for r in reports] == [("ok", 1), ("stale", 0)]
+
+
+def test_run__second_concurrent_run_is_refused_with_a_kenko_error(store: Store) -> None:
+    workspace(store, {"a1": [2, 2, 2, 2]})
+    pb = parse_playbooks(RULES % 0, scorecard=CARD.scorecard)
+
+    with store.exclusive("kenko run") as got:
+        assert got is True
+        with pytest.raises(RunInProgressError) as caught:
+            run_once(store, SETTINGS, CARD, pb, DAYS[0])
+
+    assert str(caught.value).startswith("another kenko run is in progress")
+    assert read_runs(store) == []
+    assert run_once(store, SETTINGS, CARD, pb, DAYS[0]).status == "ok"
+
+
+def test_run__lock_is_held_across_connections_on_postgres(pg_server: str) -> None:
+    with Store(pg_server) as one, Store(pg_server) as two:
+        with one.exclusive("kenko run") as first, two.exclusive("kenko run") as second:
+            assert (first, second) == (True, False)
+        with two.exclusive("kenko run") as again:
+            assert again is True
+
+
+RENEWAL = """\
+rules:
+  - name: renewal
+    trigger: {renewal: {within_days: 60}}
+    action: {title: "Renewal of {name}"}
+"""
+
+
+def test_run__renewal_action_closes_once_its_renewal_date_passed(store: Store) -> None:
+    f.insert(
+        store,
+        "accounts",
+        [
+            {
+                "account_id": "r1",
+                "name": "R1",
+                "owner": "alice",
+                "known_on": date(2022, 1, 1),
+            }
+        ],
+    )
+    f.subscription(store, "r1", start=date(2022, 3, 15), end=date(2023, 3, 15))
+    f.subscription(store, "r1", start=date(2023, 3, 15), end=date(2024, 3, 15))
+    f.events(
+        store,
+        [("r1", "u", "signup", datetime(2022, 1, 1))]
+        + [
+            ("r1", "u", "login", datetime(d.year, d.month, d.day) - timedelta(days=2))
+            for d in DAYS
+        ],
+    )
+    pb = parse_playbooks(RENEWAL, scorecard=CARD.scorecard)
+
+    reports = run_range(store, SETTINGS, CARD, pb, DAYS[:3])
+
+    assert [(r.opened, r.closed) for r in reports] == [(1, 0), (0, 0), (0, 1)]
+    [action] = list_actions(store)
+    assert (action.status, action.closed_on) == ("closed", DAYS[1] + timedelta(days=31))
+    last = store.fetch(
+        sa.select(schema.action_history.c.change, schema.action_history.c.note)
+        .order_by(schema.action_history.c.changed_at.desc())
+        .limit(1)
+    )
+    assert last == [{"change": "closed", "note": "renewal date passed (2023-03-15)"}]
+
+
+def test_run__manager_fallback_is_noted_on_the_action_and_warned_once(
+    store: Store,
+) -> None:
+    workspace(store, {"a1": [2, 2, 2, 2], "a2": [2, 2, 2, 2]})
+    rules = RULES.replace(
+        "alice: {email: alice@example.com, manager: carol}", "alice: {}"
+    )
+    pb = parse_playbooks(
+        "fallback_owner: carol\n" + rules % 0, scorecard=CARD.scorecard
+    )
+
+    report = run_once(store, SETTINGS, CARD, pb, DAYS[0])
+
+    why = "owner fell back to carol: CSM 'alice' has no manager under people:"
+    assert report.warnings == [
+        f"2 action(s) went to the fallback owner ({why}): accounts a1, a2"
+    ]
+    assert [a.owner for a in list_actions(store)] == ["carol", "carol"]
+    notes = store.fetch(sa.select(schema.action_history.c.note))
+    assert notes == [{"note": why}, {"note": why}]

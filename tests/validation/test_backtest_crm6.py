@@ -72,9 +72,12 @@ def test_backtest_crm6__figures_are_sane_and_counts_exact(crm6):
 
     truth = _independent_churn()
     assert result.active == len(truth)
-    assert result.censored == 0
+    assert result.censored == result.unlabelled == 0
     scored = result.bands.attrs["rows"]
     assert result.overall.rows == len(scored) == len(truth) - result.insufficient
+    counts = result.to_dict()["counts"]
+    parts = ("scored", "insufficient_data", "censored", "unlabelled")
+    assert counts["active"] == sum(counts[k] for k in parts)
     expected = sum(truth[(a, d)] for a, d in scored.index)
     assert result.overall.churned == expected == int(scored["churned"].sum())
     assert result.bands["rows"].sum() == result.overall.rows

@@ -16,9 +16,15 @@ from kenko.settings import Settings
 from kenko.validation.replay import compute_measures_many, replay
 
 SETTINGS = Settings()
-# Around New York's DST change (2024-03-10), month ends, before most starts.
+# The events start on 2023-11-01. Before any event, near the data start (the 28d
+# window covered, its previous window, 1mo and 3mo not; the 1mo then 3mo covered),
+# around New York's DST change (2024-03-10), month ends, before most starts.
 DATES = [
     date(2023, 9, 20),
+    date(2023, 11, 29),
+    date(2023, 12, 1),
+    date(2024, 1, 1),
+    date(2024, 2, 1),
     date(2024, 2, 29),
     date(2024, 3, 10),
     date(2024, 3, 11),
@@ -83,8 +89,10 @@ def _company(store) -> None:
             kind = rng.choice(["login", "login", "use", "nps", "report"])
             value = float(rng.randrange(0, 11)) if kind in ("use", "nps") else None
             rows.append((a, f"u{rng.randrange(5)}", kind, ts, value))
-    # Events exactly on local midnights of New York around the DST change.
+    # The first event, at the start of the data; events exactly on local midnights
+    # of New York around the DST change.
     rows += [
+        ("acc00", "u1", "login", datetime(2023, 11, 1, 0, 0)),
         ("acc01", "u1", "login", datetime(2024, 3, 10, 5, 0)),
         ("acc01", "u1", "login", datetime(2024, 3, 11, 4, 0)),
         ("acc01", "u1", "login", datetime(2024, 3, 11, 3, 59)),
@@ -99,6 +107,11 @@ def test_replay__many_dates_measures_equal_one_date_each(store):
 
     many = compute_measures_many(store, measures, DATES, SETTINGS)
 
+    early = many.xs(date(2023, 11, 29), level="as_of")
+    assert early[["logins", "weekly"]].notna().all().all()  # [11-01, 11-29)
+    assert early[["change", "month", "nps", "monthly_days"]].isna().all().all()
+    later = many.xs(date(2024, 2, 1), level="as_of")
+    assert later[["change", "nps", "monthly_days"]].notna().all().all()
     for day in DATES:
         one = compute_measures(store, measures, day, SETTINGS).values
         got = many.xs(day, level="as_of")
@@ -154,6 +167,8 @@ def test_replay__scores_equal_score_accounts_on_each_date(store):
 
 
 def test_replay__only_data_before_each_date_counts(store):
+    # The store holds three events; the data is declared to start well before them.
+    settings = Settings(events_start=date(2024, 1, 1))
     f.account(store, "a", start=date(2024, 1, 1))
     f.events(
         store,
@@ -165,7 +180,7 @@ def test_replay__only_data_before_each_date_counts(store):
     )
 
     many = compute_measures_many(
-        store, [f.measure("logins")], [date(2024, 2, 29), date(2024, 3, 6)], SETTINGS
+        store, [f.measure("logins")], [date(2024, 2, 29), date(2024, 3, 6)], settings
     )
 
     assert many["logins"].to_dict() == {

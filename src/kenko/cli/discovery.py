@@ -9,24 +9,42 @@ from typing import Any
 
 import click
 
-from kenko.cli.main import cli, err_console, parse_date, progress_bar, workspace_from
+from kenko.cli.main import (
+    DATE,
+    DURATION,
+    check_range,
+    cli,
+    err_console,
+    progress_bar,
+    workspace_from,
+)
 from kenko.cli.output import format_option, render
 from kenko.durations import Duration, add_months
-from kenko.errors import KenkoError
 from kenko.store import Store
 
 _PERIOD = [
     click.option(
-        "--from", "start", help="First as-of date (default: a year before --to)."
+        "--from",
+        "start",
+        type=DATE,
+        help="First as-of date (default: a year before --to).",
     ),
     click.option(
         "--to",
         "end",
+        type=DATE,
         help="Last as-of date (default: the end of the data minus the horizon).",
     ),
-    click.option("--every", default="1mo", show_default=True, help="Step: 1w, 1mo..."),
+    click.option(
+        "--every",
+        type=DURATION,
+        default="1mo",
+        show_default=True,
+        help="Step: 1w, 1mo...",
+    ),
     click.option(
         "--horizon",
+        type=DURATION,
         default="180d",
         show_default=True,
         help="Churn within this long after each as-of date.",
@@ -40,36 +58,42 @@ def period_options(command: Any) -> Any:
     return command
 
 
+def default_range(
+    store: Store,
+    settings: Any,
+    start: date | None,
+    end: date | None,
+    horizon: Duration,
+) -> tuple[date, date]:
+    """--from and --to with the defaults filled: --to is the end of the data minus
+    the horizon, --from a year before --to."""
+    from kenko.validation.outcomes import data_end
+
+    if end is not None:
+        last = end
+    else:
+        before = horizon.before(data_end(store, settings))
+        assert isinstance(before, date)
+        last = before
+    first = start if start is not None else add_months(last, -12)
+    assert isinstance(first, date)
+    check_range(first, last)
+    return first, last
+
+
 def observation_dates(
     store: Store,
     settings: Any,
-    start: str | None,
-    end: str | None,
-    every: str,
-    horizon: str,
+    start: date | None,
+    end: date | None,
+    every: Duration,
+    horizon: Duration,
 ) -> list[date]:
     """The as-of dates from --from to --to every --every, with the defaults filled."""
     from kenko.validation.backtest import as_of_dates
-    from kenko.validation.outcomes import data_end
 
-    try:
-        step, ahead = Duration.parse(every), Duration.parse(horizon)
-    except ValueError as exc:
-        raise KenkoError(str(exc), fix="e.g. --every 1mo --horizon 180d") from exc
-    if end is not None:
-        last = parse_date(end)
-    else:
-        before = ahead.before(data_end(store, settings))
-        assert isinstance(before, date)
-        last = before
-    first = parse_date(start) if start is not None else add_months(last, -12)
-    assert isinstance(first, date)
-    if first > last:
-        raise KenkoError(
-            f"--from {first} is after --to {last}",
-            fix="give an earlier --from, or a later --to",
-        )
-    return as_of_dates(first, last, str(step))
+    first, last = default_range(store, settings, start, end, horizon)
+    return as_of_dates(first, last, str(every))
 
 
 @cli.command()
@@ -84,10 +108,10 @@ def observation_dates(
 @click.pass_context
 def discover(
     ctx: click.Context,
-    start: str | None,
-    end: str | None,
-    every: str,
-    horizon: str,
+    start: date | None,
+    end: date | None,
+    every: Duration,
+    horizon: Duration,
     top: int,
     fmt: str,
 ) -> None:
@@ -184,10 +208,10 @@ def _table_row(r: dict[str, Any]) -> dict[str, Any]:
 @click.pass_context
 def tune(
     ctx: click.Context,
-    start: str | None,
-    end: str | None,
-    every: str,
-    horizon: str,
+    start: date | None,
+    end: date | None,
+    every: Duration,
+    horizon: Duration,
     scorecard_file: str | None,
     capture: float | None,
     output: str | None,
@@ -211,7 +235,7 @@ def tune(
             dates,
             horizon,
             target_capture=capture,
-            every=every,
+            every=str(every),
         )
 
     # The draft file, and the live one only when asked.

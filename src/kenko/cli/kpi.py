@@ -8,11 +8,25 @@ from typing import Any, cast
 import click
 import pandas as pd
 
-from kenko.cli.main import cli, parse_date, workspace_from
+from kenko.cli.main import DATE, DURATION, check_range, cli, workspace_from
 from kenko.cli.output import format_option, render
+from kenko.durations import Duration
 from kenko.workspace import Workspace
 
 VIEWS = ("periods", "daily", "mrr", "cohorts", "survival", "gap")
+# The periods view in a table: the headline figures; --columns all shows the rest.
+TABLE_COLUMNS = (
+    "period",
+    "group",
+    "active_start",
+    "new",
+    "churned",
+    "logo_churn_rate",
+    "renewal_rate",
+    "grr",
+    "nrr",
+    "mrr_end",
+)
 
 
 @cli.command()
@@ -33,32 +47,68 @@ VIEWS = ("periods", "daily", "mrr", "cohorts", "survival", "gap")
     show_default=True,
     help="Length of each period.",
 )
-@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD).")
-@click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD).")
+@click.option(
+    "--from", "start", type=DATE, required=True, help="First day (YYYY-MM-DD)."
+)
+@click.option("--to", "end", type=DATE, required=True, help="Last day (YYYY-MM-DD).")
 @click.option("--by", help="Group by band or by an account attribute name.")
-@click.option("--horizon", default="180d", show_default=True, help="For --view gap.")
+@click.option(
+    "--horizon",
+    type=DURATION,
+    default="180d",
+    show_default=True,
+    help="For --view gap.",
+)
+@click.option(
+    "--columns",
+    type=click.Choice(["default", "all"]),
+    default="default",
+    show_default=True,
+    help="Table columns of --view periods: the headline ones, or all of them "
+    "(json and csv always hold all).",
+)
 @format_option
 @click.pass_context
 def kpi(
     ctx: click.Context,
     view: str,
     period: str,
-    start: str,
-    end: str,
+    start: date,
+    end: date,
     by: str | None,
-    horizon: str,
+    horizon: Duration,
+    columns: str | None,
     fmt: str,
 ) -> None:
-    """Logo churn, renewal rate, GRR, NRR, MRR movements, cohorts and time to churn."""
+    """Logo churn, renewal rate, GRR, NRR, MRR movements, cohorts and time to churn.
+
+    \b
+    Per period (--view periods), counting accounts:
+      active_start     active on the period's first day
+      new              active in the period, not at its start
+      churned          whose spell ended in the period (a churn is booked on the
+                       end date; a completed fixed term is not churn)
+      logo_churn_rate  churned / (active_start + new)
+      renewal_rate     renewed / renewals_due (renewal dates in the period)
+    and MRR on the period's first and last day:
+      mrr_start        of the accounts active at the start
+      cohort_mrr_end   at the end, of those same accounts (new ones left out)
+      mrr_end          at the end, of every account (new ones included)
+      grr              (mrr_start - churned_mrr - contraction_mrr) / mrr_start
+      nrr              cohort_mrr_end / mrr_start
+    Rates are fractions; with nothing to divide by they are empty. See docs/kpi.md.
+    """
+    check_range(start, end)
     ws = workspace_from(ctx)
-    first, last = parse_date(start), parse_date(end)
-    if last < first:
-        raise click.UsageError(f"--to {last} is before --from {first}")
-    table = _view(ws, view, first, last, period, by, horizon)
+    table = _view(ws, view, start, end, period, by, horizon)
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    shown = None
+    if fmt == "table" and view == "periods" and columns == "default":
+        shown = [c for c in TABLE_COLUMNS if c in table.columns]
     render(
         rows,
         fmt,
+        columns=shown,
         title=f"KPIs: {view}" + (f" per {period}" if view == "periods" else ""),
     )
 
@@ -70,7 +120,7 @@ def _view(
     last: date,
     period: str,
     by: str | None,
-    horizon: str,
+    horizon: Duration,
 ) -> pd.DataFrame:
     from kenko.validation import kpi as k
 
@@ -90,7 +140,7 @@ def _view(
         return _gap(store, ws, first, horizon)
 
 
-def _gap(store: Any, ws: Workspace, as_of: date, horizon: str) -> pd.DataFrame:
+def _gap(store: Any, ws: Workspace, as_of: date, horizon: Duration) -> pd.DataFrame:
     from kenko.validation.kpi import score_gap
     from kenko.validation.outcomes import label_outcomes
 

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kenko import __version__
 from kenko.cli.output import format_option, render
+from kenko.durations import Duration
 from kenko.errors import KenkoError, UnknownAccountError
 from kenko.settings import Entity
 from kenko.warnings import KenkoWarning
@@ -43,16 +44,78 @@ def workspace_from(ctx: click.Context) -> Workspace:
     return find_workspace(Path(explicit) if explicit else None)
 
 
-def parse_date(value: str | None) -> date:
+class OptionError(KenkoError, ValueError):
+    """A command-line option whose value kenko cannot use."""
+
+
+def parse_date(value: str | None, option: str = "--as-of") -> date:
+    """``value`` as a date (today when None); an error names ``option``."""
     if value is None:
         return date.today()
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise KenkoError(
-            f"--as-of {value!r} is not a date",
+        raise OptionError(
+            f"{option} {value!r} is not a date",
             fix="write it as YYYY-MM-DD, e.g. 2024-03-01",
         ) from exc
+
+
+def parse_duration(value: str | Duration, option: str) -> Duration:
+    """``value`` as a Duration; an error names ``option``."""
+    try:
+        return Duration.parse(value)
+    except ValueError as exc:
+        raise OptionError(
+            f"{option} {value!r} is not a duration",
+            fix="write a positive number and a unit: 28d (days), 12w (weeks), "
+            "3mo (months) or 1y (years)",
+        ) from exc
+
+
+def check_range(
+    first: date, last: date, start_option: str = "--from", end_option: str = "--to"
+) -> None:
+    """Refuse a range that ends before it starts."""
+    if last < first:
+        raise OptionError(
+            f"{end_option} {last} is before {start_option} {first}",
+            fix=f"give an earlier {start_option}, or a later {end_option}",
+        )
+
+
+def _option(param: click.Parameter | None) -> str:
+    if param is None:
+        return "value"
+    return max(param.opts, key=len) if param.opts else str(param.name)
+
+
+class DateType(click.ParamType):
+    """A YYYY-MM-DD option; a bad value is a kenko error naming the option."""
+
+    name = "date"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> date:
+        if isinstance(value, date):
+            return value
+        return parse_date(str(value), _option(param))
+
+
+class DurationType(click.ParamType):
+    """A 28d / 12w / 3mo / 1y option; a bad value is a kenko error naming it."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Duration:
+        return parse_duration(value, _option(param))
+
+
+DATE = DateType()
+DURATION = DurationType()
 
 
 @contextmanager

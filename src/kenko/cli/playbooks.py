@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 from datetime import date, timedelta
 from pathlib import Path
 
 import click
 
-from kenko.cli.main import cli, err_console, parse_date, workspace_from
+from kenko.cli.main import DURATION, cli, err_console, parse_date, workspace_from
 from kenko.cli.output import format_option, render
+from kenko.durations import Duration
 from kenko.errors import KenkoError
 from kenko.playbooks.rules import Playbooks
 from kenko.scorecard import ScorecardFile
@@ -27,7 +29,18 @@ def _read_playbooks(
 
 
 def _who(by: str | None) -> str:
-    return by or os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
+    """--by, else $USER / $USERNAME, else the OS login name, else "unknown"."""
+    if by is not None:
+        if not by.strip():
+            raise KenkoError("--by is empty", fix="pass --by NAME, or leave it out")
+        return by.strip()
+    named = os.environ.get("USER") or os.environ.get("USERNAME")
+    if named:
+        return named
+    try:
+        return getpass.getuser() or "unknown"
+    except (OSError, KeyError, ImportError):
+        return "unknown"
 
 
 @cli.command("run")
@@ -38,7 +51,12 @@ def _who(by: str | None) -> str:
     "--every", default="1d", show_default=True, help="Step of a replay: 1d, 1w, 1mo."
 )
 @click.option("--no-load", is_flag=True, help="Do not load new files first.")
-@click.option("--no-notify", is_flag=True, help="Queue notifications, send none.")
+@click.option(
+    "--no-notify",
+    is_flag=True,
+    help="Queue no notifications for this run and send none (nothing is left for "
+    "a later run to send).",
+)
 @format_option
 @click.pass_context
 def run_command(
@@ -51,7 +69,13 @@ def run_command(
     no_notify: bool,
     fmt: str,
 ) -> None:
-    """Load new files, score, apply the playbooks and notify (one run per date)."""
+    """Load new files, score, apply the playbooks and notify (one run per date).
+
+    A replay (--from/--to, or an --as-of date before yesterday) records what the
+    rules would have done and queues no notifications. When the newest event is
+    older than max_data_age (playbooks file, default 7d) before the as-of date, the
+    run scores but opens no actions (status `stale`). See docs/scheduling.md.
+    """
     from kenko.playbooks.run import run_dates, run_range
 
     if (start is None) != (end is None) or (start and as_of):
@@ -60,8 +84,9 @@ def run_command(
             fix="e.g. kenko run --from 2023-01-01 --to 2023-12-01 --every 1mo",
         )
     if start and end:
+        first, last = parse_date(start, "--from"), parse_date(end, "--to")
         try:
-            dates = run_dates(parse_date(start), parse_date(end), every)
+            dates = run_dates(first, last, every)
         except ValueError as exc:
             raise KenkoError(f"--every: {exc}") from exc
     else:
@@ -80,7 +105,8 @@ def run_command(
             dates,
             load_paths=paths,
             by="kenko run",
-            deliver=not no_notify,
+            notify=not no_notify,
+            replay=True if start else None,
         )
     rows = [r.to_dict() for r in reports]
     for r in reports:
@@ -96,6 +122,7 @@ def run_command(
         "closed",
         "held_out",
         "notified",
+        "notifications",
         "duration_s",
     ]
     render(rows, fmt, columns=None if fmt == "json" else columns, title="Runs")
@@ -198,19 +225,24 @@ def playbooks_group() -> None:
 @click.pass_context
 def playbooks_check(ctx: click.Context, file: str | None) -> None:
     """Validate the playbooks file (against the scorecard) and list every problem."""
+    # The settings (notification targets on the allow-list) are checked on reading.
     ws = workspace_from(ctx)
     _, playbooks, path = _read_playbooks(ws, file)
     click.echo(
         f"{path}: OK — {len(playbooks.rules)} rule(s), "
         f"{len(playbooks.people)} person(s)"
     )
+    config = ws.settings.notifications
+    channels = [f"webhook {w.name}" for w in config.webhooks]
+    channels += ["e-mail"] if config.smtp is not None else []
+    click.echo(f"notifications: OK — {', '.join(channels) or 'no channel configured'}")
 
 
 @playbooks_group.command("report")
-@click.option("--horizon", default="180d", show_default=True)
+@click.option("--horizon", type=DURATION, default="180d", show_default=True)
 @format_option
 @click.pass_context
-def playbooks_report(ctx: click.Context, horizon: str, fmt: str) -> None:
+def playbooks_report(ctx: click.Context, horizon: Duration, fmt: str) -> None:
     """Per rule: actioned vs held-out accounts' renewal and score recovery."""
     from kenko.playbooks.effectiveness import effectiveness
 
@@ -221,3 +253,52 @@ def playbooks_report(ctx: click.Context, horizon: str, fmt: str) -> None:
     for w in report.warnings:
         err_console.print(f"[yellow]Warning:[/] {w}", highlight=False)
     render([r.to_dict() for r in report.rows], fmt, title=report.title)
+
+
+@cli.group("notifications", invoke_without_command=True)
+@click.option(
+    "--status",
+    type=click.Choice(["new", "pending", "sent", "dead", "refused", "dropped"]),
+    help="Only notifications with this status.",
+)
+@format_option
+@click.pass_context
+def notifications_group(ctx: click.Context, status: str | None, fmt: str) -> None:
+    """List the notification outbox; `drop` discards queued or refused ones."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from kenko.playbooks.notify import list_outbox
+
+    ws = workspace_from(ctx)
+    with ws.open_store() as store:
+        rows = list_outbox(store, status=status)
+    columns = None
+    if fmt == "table":
+        columns = [
+            "created_at",
+            "status",
+            "channel",
+            "kind",
+            "dedupe_key",
+            "attempts",
+            "last_error",
+        ]
+    render(rows, fmt, columns=columns, title=f"{len(rows)} notifications")
+
+
+@notifications_group.command("drop")
+@click.option(
+    "--status",
+    required=True,
+    type=click.Choice(["new", "pending", "dead", "refused"]),
+    help="Drop every notification with this status (kept as dropped, never sent).",
+)
+@click.pass_context
+def notifications_drop(ctx: click.Context, status: str) -> None:
+    """Discard notifications that should not be sent (e.g. a backlog of old ones)."""
+    from kenko.playbooks.notify import drop
+
+    ws = workspace_from(ctx)
+    with ws.open_store() as store:
+        dropped = drop(store, status)
+    click.echo(f"Dropped {dropped} {status} notification(s).")

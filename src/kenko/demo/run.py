@@ -34,6 +34,11 @@ def run_demo(
     root.mkdir(parents=True, exist_ok=True)
     files = generate(root, seed=seed, accounts=accounts)
     ws = open_workspace(root)
+    playbooks = ws.resolve(ws.settings.playbooks)
+    if not playbooks.exists():
+        from kenko.playbooks.template import playbooks_template
+
+        playbooks.write_text(playbooks_template(), encoding="utf-8")
     scorecard = ws.read_scorecard()
     with ws.open_store() as store:
         reports = load_files(store, ws.settings, ws.data_paths())

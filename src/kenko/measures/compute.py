@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 NOTE_NO_SEATS = "no seat count"
 NOTE_NO_USERS = "no active users in the window"
+NOTE_BEFORE_DATA = "window starts before the data (first event {day})"
 
 
 @dataclass
@@ -90,7 +91,8 @@ def compute_measures(
         result = ev.aggregate_events(
             con, event_measures, users, as_of, zones, raw_names, settings.timezone
         )
-    fill_values(frame, measures, result, static)
+    start = events_start(con, settings) if event_measures else None
+    fill_values(frame, measures, result, static, start)
     log.info(
         "computed %d measures for %d accounts as of %s",
         len(measures),
@@ -120,19 +122,37 @@ def active_user_windows(measures: list[Measure]) -> set[Duration]:
     }
 
 
+def events_start(con: Any, settings: Settings) -> date | None:
+    """The first day the event data covers: ``settings.events_start``, else the UTC
+    date of the earliest event in the store (None: the store holds no events)."""
+    if settings.events_start is not None:
+        return settings.events_start
+    first = con.table("events").ts.min().to_pandas()
+    if first is None or pd.isna(first):
+        return None
+    return pd.Timestamp(first).date()
+
+
 def fill_values(
     frame: MeasureFrame,
     measures: list[Measure],
     result: ev.EventResult | None,
     static: pd.DataFrame,
+    data_start: date | None = None,
 ) -> None:
-    """Every measure's value and note on ``frame``, from the event aggregates."""
+    """Every measure's value and note on ``frame``, from the event aggregates.
+
+    An event measure whose window starts before ``data_start`` has no value: an
+    empty window there means no data, not no activity.
+    """
     values, notes = frame.values, frame.notes
     accounts, index = frame.accounts, frame.values.index
     if result is not None:
         for m in measures:
             if m.source_kind == "events":
                 values[m.name] = _event_value(m, result, frame)
+    if data_start is not None:
+        _before_data(frame, measures, data_start)
 
     # Account attributes and subscription fields.
     stale: dict[date, list[str]] = {}
@@ -166,6 +186,27 @@ def fill_values(
         value = formula.evaluate(m.formula, inputs, index)
         _note(notes, m.name, value.isna(), "a formula input is missing or divides by 0")
         values[m.name] = _normalised(m, value, frame, result)
+
+
+def _before_data(
+    frame: MeasureFrame, measures: list[Measure], data_start: date
+) -> None:
+    """No value for event measures on rows whose windows (the previous window of a
+    change, every period of a per-period measure) start before ``data_start``."""
+    dates = frame.row_dates()
+    days = [d.date() for d in dates.unique()]
+    text = NOTE_BEFORE_DATA.format(day=data_start.isoformat())
+    for m in measures:
+        if m.source_kind != "events":
+            continue
+        edges = ev.needed_edges([m], users=set())
+        early = [
+            pd.Timestamp(d) for d in days if min(e.day(d) for e in edges) < data_start
+        ]
+        mask = dates.isin(early)
+        if mask.any():
+            frame.values.loc[mask, m.name] = np.nan
+            frame.notes.loc[mask, m.name] = text
 
 
 def check_measures(measures: list[Measure]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -53,21 +53,43 @@ class ActionRecord:
     last_seen_on: date
     last_score: float | None
     closed_on: date | None
+    # Why the fallback owner was used (set by open_action only; not stored here,
+    # it is the note of the "opened" history row).
+    fallback: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["fallback"]
+        return out
 
 
 def resolve_owner(spec: str, csm: str | None, playbooks: Playbooks) -> str | None:
     """Who an action goes to: the CSM, the CSM's manager or a named person."""
+    return assign_owner(spec, csm, playbooks)[0]
+
+
+def assign_owner(
+    spec: str, csm: str | None, playbooks: Playbooks
+) -> tuple[str | None, str | None]:
+    """(owner, why the fallback owner was used, or None when it was not)."""
     if spec == "csm":
-        who = csm
+        who, missing = csm, "the account has no CSM"
     elif spec == "manager_of_csm":
         person = playbooks.people.get(csm) if csm else None
         who = person.manager if person else None
+        missing = (
+            f"CSM {csm!r} has no manager under people:"
+            if csm
+            else "the account has no CSM"
+        )
     else:
-        who = spec
-    return who or playbooks.fallback_owner
+        who, missing = spec, ""
+    if who:
+        return who, None
+    return (
+        playbooks.fallback_owner,
+        f"owner fell back to {playbooks.fallback_owner}: {missing}",
+    )
 
 
 def template_values(rule: Rule, obs: Observation, owner: str | None) -> dict[str, Any]:
@@ -103,7 +125,7 @@ def open_action(
     now: datetime,
 ) -> ActionRecord:
     """Create an action for a rule that fired on an account."""
-    owner = resolve_owner(rule.action.owner, obs.owner, playbooks)
+    owner, fallback = assign_owner(rule.action.owner, obs.owner, playbooks)
     values = template_values(rule, obs, owner)
     next_id = conn.execute(sa.select(sa.func.coalesce(sa.func.max(A.c.action_id), 0)))
     record = ActionRecord(
@@ -125,7 +147,9 @@ def open_action(
     )
     row = record.to_dict() | {"steps": json.dumps(record.steps), "run_id": run_id}
     conn.execute(A.insert().values(**row))
-    _history(conn, record.action_id, "opened", by, now, as_of=obs.as_of)
+    _history(conn, record.action_id, "opened", by, now, as_of=obs.as_of, note=fallback)
+    if fallback is not None:
+        record.fallback = fallback
     return record
 
 
@@ -139,6 +163,25 @@ def update_action(
         .values(last_seen_on=obs.as_of, last_score=obs.score)
     )
     _history(conn, action_id, "updated", by, now, as_of=obs.as_of, note=_score(obs))
+
+
+def close_renewed(
+    conn: sa.Connection,
+    action_id: int,
+    renewal: date,
+    as_of: date,
+    *,
+    by: str,
+    now: datetime,
+) -> None:
+    """Close an open renewal action once its renewal date has passed."""
+    conn.execute(
+        A.update()
+        .where(A.c.action_id == action_id, A.c.status == OPEN)
+        .values(status="closed", closed_on=as_of)
+    )
+    note = f"renewal date passed ({renewal.isoformat()})"
+    _history(conn, action_id, "closed", by, now, as_of=as_of, note=note)
 
 
 def close_action(
@@ -264,6 +307,10 @@ def _finish(
     note: str | None,
     now: datetime | None,
 ) -> ActionRecord:
+    if not by.strip():
+        raise ActionStateError(
+            "who changed the action is empty", fix="pass --by NAME, or leave it out"
+        )
     moment = now or datetime.now(UTC).replace(tzinfo=None)
     action = get_action(store, action_id)
     if action.status != OPEN:
@@ -289,6 +336,6 @@ def _finish(
 
 
 def _record(row: dict[str, Any]) -> ActionRecord:
-    fields = {k: row[k] for k in ActionRecord.__dataclass_fields__}
+    fields = {k: row[k] for k in ActionRecord.__dataclass_fields__ if k != "fallback"}
     fields["steps"] = json.loads(row["steps"])
     return ActionRecord(**fields)

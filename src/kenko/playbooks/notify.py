@@ -16,8 +16,10 @@ to each channel once, so the same notification is never queued twice.
 Run one delivery at a time per store (``kenko run`` does); two concurrent runs may
 both send a due row, which receivers then drop as a repeat.
 
-Targets must be on ``notifications.allowed_hosts``; any other row is refused: kept
-with the reason, never contacted. A row that keeps failing waits longer after each
+Targets must be on ``notifications.allowed_hosts`` (the settings refuse any other);
+a row whose channel is not configured or allowed is refused: kept with the reason,
+never contacted, and checked again by each later delivery run, so fixing the
+configuration sends it. A row that keeps failing waits longer after each
 failure (``backoff_seconds`` doubling up to ``backoff_cap_seconds``) and after
 ``max_attempts`` is kept as dead. Secrets come from environment variables and never
 reach logs or the outbox; webhooks are logged by name since URLs may hold tokens.
@@ -46,6 +48,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from kenko.errors import KenkoError
 from kenko.settings import (
     NotificationSettings,
     Settings,
@@ -159,6 +162,8 @@ def deliver_pending(
     _route(store, list(targets), at)
 
     report = DeliveryReport()
+    reasons: dict[str, int] = {}
+    still_refused = _reconsider_refused(store, targets, config, at)
     due = store.fetch(
         sa.select(outbox)
         .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= at)
@@ -173,16 +178,57 @@ def deliver_pending(
                 .values(**vars(outcome))
             )
         _count(report, outcome.status)
+        if outcome.status != "sent" and outcome.last_error is not None:
+            reasons[outcome.last_error] = reasons.get(outcome.last_error, 0) + 1
 
-    if due:
-        log.info(
-            "notifications: %d sent, %d to retry later, %d failed, %d refused",
-            report.sent,
-            report.retry_later,
-            report.failed,
-            report.refused,
+    if due or still_refused:
+        summary = (
+            f"notifications: {report.sent} sent, {report.retry_later} to retry "
+            f"later, {report.failed} failed, {report.refused} refused"
         )
+        if still_refused:
+            summary += f", {still_refused} still refused (`kenko notifications`)"
+        if reasons:
+            why = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items()))
+            log.warning("%s (%s)", summary, why)
+        elif still_refused:
+            log.warning("%s", summary)
+        else:
+            log.info("%s", summary)
     return report
+
+
+STATUSES = ("new", "pending", "sent", "dead", "refused", "dropped")
+DROPPABLE = ("new", "pending", "dead", "refused")
+
+
+def list_outbox(store: Store, *, status: str | None = None) -> list[dict[str, Any]]:
+    """Notifications as the outbox holds them, oldest first: the channel rows and
+    the queued ones not yet routed (channel ``*``, status ``new``)."""
+    query = sa.select(outbox).where(
+        sa.or_(outbox.c.channel != _ROUTE, outbox.c.status != "routed")
+    )
+    if status is not None:
+        query = query.where(outbox.c.status == status)
+    return store.fetch(query.order_by(outbox.c.created_at, outbox.c.channel))
+
+
+def drop(store: Store, status: str) -> int:
+    """Mark every notification with ``status`` dropped (kept, never sent); how many.
+
+    Dropped rows keep their dedupe key, so the same notification is not queued again.
+    """
+    if status not in DROPPABLE:
+        raise KenkoError(
+            f"cannot drop notifications with status {status!r}",
+            fix=f"use one of {', '.join(DROPPABLE)}",
+        )
+    with store.begin() as conn:
+        result = conn.execute(
+            outbox.update().where(outbox.c.status == status).values(status="dropped")
+        )
+    log.info("dropped %d %s notification(s)", result.rowcount, status)
+    return int(result.rowcount)
 
 
 def read_outbox(store: Store, *, status: str | None = None) -> list[dict[str, Any]]:
@@ -249,6 +295,32 @@ def _route(store: Store, channels: list[str], at: datetime) -> None:
         )
 
 
+def _reconsider_refused(
+    store: Store, targets: dict[str, Target], config: NotificationSettings, at: datetime
+) -> int:
+    """Make refused rows due again when the configuration now allows their target;
+    how many stay refused."""
+    with store.begin() as conn:
+        refused = conn.execute(
+            sa.select(outbox.c.outbox_id, outbox.c.channel).where(
+                outbox.c.status == "refused"
+            )
+        ).all()
+        allowed = [
+            r.outbox_id
+            for r in refused
+            if _refusal(r.channel, targets.get(r.channel), config) is None
+        ]
+        if allowed:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.outbox_id.in_(allowed))
+                .values(status="pending", next_attempt_at=at, last_error=None)
+            )
+            log.info("%d refused notification(s) are allowed now", len(allowed))
+    return len(refused) - len(allowed)
+
+
 # -- delivery ------------------------------------------------------------------------
 
 
@@ -262,7 +334,7 @@ def _deliver(
     refusal = _refusal(row["channel"], target, config)
     if refusal is not None or target is None:
         reason = refusal or "not configured"
-        log.warning("notification %s refused: %s", row["outbox_id"], reason)
+        log.debug("notification %s refused: %s", row["outbox_id"], reason)
         return _Outcome("refused", row["attempts"], at, last_error=reason)
 
     attempts = row["attempts"]
@@ -271,7 +343,7 @@ def _deliver(
         try:
             _send(row, target, config.timeout_seconds)
         except _Failure as failure:
-            log.warning(
+            log.debug(
                 "notification %s to %s: attempt %d of %d failed: %s",
                 row["outbox_id"],
                 row["channel"],

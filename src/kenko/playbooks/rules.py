@@ -122,6 +122,16 @@ class Limits(_Strict):
     mrr_max: float | None = Field(None, description="Largest MRR (exclusive).")
     owner: list[str] | None = Field(None, description="Account owners (CSMs).")
 
+    @model_validator(mode="after")
+    def _mrr_range(self) -> Limits:
+        low, high = self.mrr_min, self.mrr_max
+        if low is not None and high is not None and low >= high:
+            raise ValueError(
+                f"mrr_min ({low:g}) must be below mrr_max ({high:g}); no account "
+                "could match (mrr_min is inclusive, mrr_max exclusive)"
+            )
+        return self
+
 
 class Action(_Strict):
     """The task a rule opens."""
@@ -177,7 +187,7 @@ class Rule(_Strict):
 class Person(_Strict):
     """Someone actions can be assigned to."""
 
-    email: str | None = None
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     manager: str | None = None
 
 
@@ -188,7 +198,17 @@ class Playbooks(_Strict):
     fallback_owner: str | None = Field(
         None, description="Owner of actions whose account has no CSM (or manager)."
     )
+    max_data_age: str = Field(
+        "7d",
+        description="When the newest event in the store is older than the as-of date "
+        "minus this, a run scores but opens no actions (status `stale`).",
+    )
     rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _data_age(self) -> Playbooks:
+        Duration.parse(self.max_data_age)
+        return self
 
     def rule(self, name: str) -> Rule:
         return next(r for r in self.rules if r.name == name)

@@ -3,6 +3,12 @@
 A date that already has a successful run is not run again (re-running changes
 nothing), nor is a date before the latest run (the rules' state has moved past it).
 A range of past dates replays history in order.
+
+A replay (a range, or an as-of date more than ``REPLAY_TOLERANCE`` before today)
+records what the rules would have done but queues and sends no notification. When
+the newest event is older than the as-of date minus ``max_data_age`` the run scores
+but leaves the rules alone (status ``stale``). One run at a time per store: a second
+one gets :class:`RunInProgressError`.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ import logging
 import time
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +30,7 @@ import sqlalchemy as sa
 from kenko.durations import Duration
 from kenko.errors import KenkoError
 from kenko.playbooks import actions as act
-from kenko.playbooks import notify
+from kenko.playbooks import notify as notify_
 from kenko.playbooks.engine import (
     Observation,
     RuleState,
@@ -42,6 +49,12 @@ from kenko.warnings import KenkoWarning
 log = logging.getLogger(__name__)
 
 R, RS = schema.runs, schema.rule_state
+REPLAY_TOLERANCE = timedelta(days=1)  # a run for yesterday (a late job) is not a replay
+_LOCK = "kenko run"
+
+
+class RunInProgressError(KenkoError, RuntimeError):
+    """Another `kenko run` holds the store."""
 
 
 @dataclass
@@ -53,6 +66,7 @@ class Changes:
     closed: list[int] = field(default_factory=list)
     held_out: list[tuple[str, str]] = field(default_factory=list)  # (rule, account)
     rearmed: int = 0
+    fallbacks: list[tuple[str, str]] = field(default_factory=list)  # (account, why)
 
 
 @dataclass
@@ -62,7 +76,7 @@ class RunReport:
     run_id: str | None
     as_of: date
     version: str | None
-    status: str  # "ok" | "skipped"
+    status: str  # "ok" | "stale" (rules not applied) | "skipped"
     rows_loaded: int = 0
     scored: int = 0
     opened: int = 0
@@ -72,6 +86,8 @@ class RunReport:
     notified: int = 0
     warnings: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    # "queued" | "none (replay)" | "none (--no-notify)"
+    notifications: str = "queued"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,13 +112,18 @@ def run_range(
     *,
     load_paths: Sequence[Path] = (),
     by: str = "kenko",
-    deliver: bool = True,
+    notify: bool = True,
+    replay: bool | None = None,
+    now: datetime | None = None,
 ) -> list[RunReport]:
-    """Run each date in order; new files are loaded once, before the first."""
-    reports = []
-    for i, day in enumerate(sorted(dates)):
-        reports.append(
-            run_once(
+    """Run each date in order; new files are loaded once, before the first.
+
+    ``replay`` None: each date is a replay when it is before today; the CLI passes
+    True for a --from/--to range. ``notify`` False queues nothing for these runs.
+    """
+    with _run_lock(store):
+        return [
+            _run(
                 store,
                 settings,
                 scorecard,
@@ -110,10 +131,12 @@ def run_range(
                 day,
                 load_paths=load_paths if i == 0 else (),
                 by=by,
-                deliver=deliver,
+                notify=notify,
+                replay=replay,
+                now=now,
             )
-        )
-    return reports
+            for i, day in enumerate(sorted(dates))
+        ]
 
 
 def run_once(
@@ -125,10 +148,39 @@ def run_once(
     *,
     load_paths: Sequence[Path] = (),
     by: str = "kenko",
-    deliver: bool = True,
+    notify: bool = True,
+    replay: bool | None = None,
     now: datetime | None = None,
 ) -> RunReport:
     """Load new files, score ``as_of``, apply the rules and notify; one run row."""
+    with _run_lock(store):
+        return _run(
+            store,
+            settings,
+            scorecard,
+            playbooks,
+            as_of,
+            load_paths=load_paths,
+            by=by,
+            notify=notify,
+            replay=replay,
+            now=now,
+        )
+
+
+def _run(
+    store: Store,
+    settings: Settings,
+    scorecard: ScorecardFile,
+    playbooks: Playbooks,
+    as_of: date,
+    *,
+    load_paths: Sequence[Path],
+    by: str,
+    notify: bool,
+    replay: bool | None,
+    now: datetime | None,
+) -> RunReport:
     started = time.monotonic()
     moment = now or datetime.now(UTC).replace(tzinfo=None)
     latest = _latest_run(store)
@@ -136,8 +188,13 @@ def run_once(
         why = "already ran" if as_of == latest else f"the rules have run to {latest}"
         log.info("run for %s skipped: %s", as_of, why)
         return RunReport(None, as_of, scorecard.version, "skipped", warnings=[why])
+    if replay is None:
+        replay = as_of < moment.date() - REPLAY_TOLERANCE
+    queue = notify and not replay
     run_id = str(uuid.uuid4())
     report = RunReport(run_id, as_of, scorecard.version, "ok")
+    if not queue:
+        report.notifications = "none (replay)" if replay else "none (--no-notify)"
 
     # Load the files not loaded before.
     report.rows_loaded = _load_new(store, settings, load_paths)
@@ -160,28 +217,62 @@ def run_once(
     save_snapshots(store, scored)
     report.scored = len(scored.results)
 
+    # Stale data: score, but let no rule act on it.
+    stale = stale_data(store, as_of, playbooks.max_data_age)
+    if stale is not None:
+        report.status = "stale"
+        report.warnings.append(stale)
+        log.warning("run %s: %s", as_of, stale)
+
     # Rules, actions, notifications and the run row: one transaction.
-    observations = observe(store, playbooks, as_of, scorecard.version)
+    observations = (
+        observe(store, playbooks, as_of, scorecard.version) if not stale else []
+    )
     bands = bands_by_segment(scorecard.scorecard)
-    with store.begin() as conn:
-        changes = apply_rules(
-            conn,
-            store,
-            playbooks,
-            observations,
-            bands,
-            run_id=run_id,
-            by=by,
-            now=moment,
-        )
-        report.opened, report.updated = len(changes.opened), len(changes.updated)
-        report.closed, report.held_out = len(changes.closed), len(changes.held_out)
-        report.duration_s = round(time.monotonic() - started, 3)
-        conn.execute(R.insert().values(**_run_row(report, moment)))
+    try:
+        with store.begin() as conn:
+            changes = Changes()
+            if stale is None:
+                close_passed_renewals(
+                    conn,
+                    store,
+                    playbooks,
+                    as_of,
+                    changes,
+                    by=by,
+                    now=moment,
+                    queue=queue,
+                )
+                apply_rules(
+                    conn,
+                    store,
+                    playbooks,
+                    observations,
+                    bands,
+                    run_id=run_id,
+                    by=by,
+                    now=moment,
+                    queue=queue,
+                    changes=changes,
+                )
+            if changes.fallbacks:
+                report.warnings.append(_fallback_warning(changes.fallbacks))
+                log.warning("run %s: %s", as_of, report.warnings[-1])
+            report.opened, report.updated = len(changes.opened), len(changes.updated)
+            report.closed, report.held_out = len(changes.closed), len(changes.held_out)
+            report.duration_s = round(time.monotonic() - started, 3)
+            conn.execute(R.insert().values(**_run_row(report, moment)))
+    except sa.exc.IntegrityError as exc:
+        # Only another run writing the same rows at the same time gets here.
+        raise RunInProgressError(
+            f"another kenko run changed the store while the run for {as_of} was "
+            "writing; nothing of this run was saved",
+            fix="run again once the other run has finished",
+        ) from exc
 
     # Deliver what is due (this run's and earlier failures).
-    if deliver:
-        delivered = notify.deliver_pending(store, settings, now=moment)
+    if queue:
+        delivered = notify_.deliver_pending(store, settings, now=moment)
         report.notified = delivered.sent
         with store.begin() as conn:
             conn.execute(
@@ -199,6 +290,96 @@ def run_once(
     return report
 
 
+@contextmanager
+def _run_lock(store: Store) -> Iterator[None]:
+    with store.exclusive(_LOCK) as got:
+        if not got:
+            raise RunInProgressError(
+                "another kenko run is in progress on this store",
+                fix="wait for it to finish; a scheduler should not start runs that "
+                "overlap",
+            )
+        yield
+
+
+def stale_data(store: Store, as_of: date, max_age: str) -> str | None:
+    """Why the data is too old to act on at ``as_of``, or None when it is fresh.
+
+    Only events before ``as_of`` count, so a replay is judged at its own date.
+    """
+    E = schema.events
+    instant = datetime(as_of.year, as_of.month, as_of.day)
+    newest = store.fetch(
+        sa.select(sa.func.max(E.c.ts).label("ts")).where(E.c.ts < instant)
+    )[0]["ts"]
+    oldest_fresh = Duration.parse(max_age).before(instant)
+    if newest is not None and newest >= oldest_fresh:
+        return None
+    seen = f"the newest event is from {newest:%Y-%m-%d}" if newest else "no events"
+    return (
+        f"stale data: {seen}, older than {max_age} before {as_of}; scored, but no "
+        "actions were opened, updated or closed (load fresh data, or raise "
+        "max_data_age in the playbooks file)"
+    )
+
+
+def close_passed_renewals(
+    conn: sa.Connection,
+    store: Store,
+    playbooks: Playbooks,
+    as_of: date,
+    changes: Changes,
+    *,
+    by: str,
+    now: datetime,
+    queue: bool = True,
+) -> None:
+    """Close open actions of renewal rules whose renewal date is on or before as_of.
+
+    The renewal an action is about is the earliest end among the account's line
+    items active on the day it opened (an end date is the first day not covered).
+    """
+    names = [r.name for r in playbooks.rules if r.trigger.renewal]
+    if not names:
+        return
+    A, sub = schema.actions, schema.subscriptions
+    open_ = conn.execute(
+        sa.select(A.c.action_id, A.c.account_id, A.c.opened_on).where(
+            A.c.status == act.OPEN, A.c.rule.in_(names)
+        )
+    ).all()
+    for action in open_:
+        renewal = conn.execute(
+            sa.select(sa.func.min(sub.c.end_date)).where(
+                sub.c.account_id == action.account_id,
+                sub.c.start_date <= action.opened_on,
+                sub.c.end_date > action.opened_on,
+            )
+        ).scalar()
+        if renewal is None or renewal > as_of:
+            continue
+        act.close_renewed(conn, action.action_id, renewal, as_of, by=by, now=now)
+        conn.execute(
+            RS.update()
+            .where(RS.c.action_id == action.action_id)
+            .values(action_id=None, armed=True)
+        )
+        changes.closed.append(action.action_id)
+        if queue:
+            _notify(conn, store, "action_closed", _read_action(conn, action.action_id))
+
+
+def _fallback_warning(fallbacks: Sequence[tuple[str, str]]) -> str:
+    """One line: how many, why, and the first few accounts (the rest are in history)."""
+    reasons = sorted({why for _, why in fallbacks})
+    shown = ", ".join(account for account, _ in fallbacks[:5])
+    more = f" and {len(fallbacks) - 5} more" if len(fallbacks) > 5 else ""
+    return (
+        f"{len(fallbacks)} action(s) went to the fallback owner ({'; '.join(reasons)}):"
+        f" accounts {shown}{more}"
+    )
+
+
 def apply_rules(
     conn: sa.Connection,
     store: Store,
@@ -209,9 +390,14 @@ def apply_rules(
     run_id: str,
     by: str,
     now: datetime,
+    queue: bool = True,
+    changes: Changes | None = None,
 ) -> Changes:
-    """Step every rule for every observed account and write what it decides."""
-    changes = Changes()
+    """Step every rule for every observed account and write what it decides.
+
+    ``queue`` False records the actions but queues no notification for them.
+    """
+    changes = changes if changes is not None else Changes()
     states = _states(conn)
     for rule in playbooks.rules:
         for obs in observations:
@@ -226,15 +412,19 @@ def apply_rules(
                     )
                     after = _with_action(after, record.action_id)
                     changes.opened.append(record.action_id)
-                    _notify(conn, store, "action_opened", record)
+                    if record.fallback is not None:
+                        changes.fallbacks.append((obs.account_id, record.fallback))
+                    if queue:
+                        _notify(conn, store, "action_opened", record)
                 elif what == "update" and before.action_id is not None:
                     act.update_action(conn, before.action_id, obs, by=by, now=now)
                     changes.updated.append(before.action_id)
                 elif what == "close" and before.action_id is not None:
                     act.close_action(conn, before.action_id, obs, by=by, now=now)
                     changes.closed.append(before.action_id)
-                    record = _read_action(conn, before.action_id)
-                    _notify(conn, store, "action_closed", record)
+                    if queue:
+                        record = _read_action(conn, before.action_id)
+                        _notify(conn, store, "action_closed", record)
                 elif what == "hold_out":
                     conn.execute(
                         schema.holdouts.insert().values(
@@ -302,7 +492,7 @@ def _notify(
         f"{record.title} (owner {record.owner or 'unassigned'}, due {record.due_on})",
         "subject": f"[kenko] {record.title}",
     }
-    notify.enqueue(
+    notify_.enqueue(
         conn, store, kind, payload, dedupe_key=f"action:{record.action_id}:{verb}"
     )
 

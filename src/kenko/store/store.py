@@ -8,8 +8,10 @@ PostgreSQL takes it through COPY) and how an Ibis backend reaches the same datab
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,8 @@ from kenko.errors import StoreError
 from kenko.store import schema
 
 log = logging.getLogger(__name__)
+
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 
 
 class Store:
@@ -131,6 +135,38 @@ class Store:
         else:
             conn.execute(table.insert(), data.to_pylist())
         return data.num_rows
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Try to hold the lock ``name`` on this store for the block; yields whether
+        it was got. PostgreSQL: a session advisory lock (a killed holder releases it);
+        DuckDB: one writing process per file already, so a lock per process."""
+        if self.dialect == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+            key -= 2**63  # bigint range
+            with self.engine.connect() as conn:
+                got = bool(
+                    conn.execute(
+                        sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
+                    ).scalar()
+                )
+                conn.commit()
+                try:
+                    yield got
+                finally:
+                    if got:
+                        conn.execute(
+                            sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key}
+                        )
+                        conn.commit()
+            return
+        lock = _LOCKS.setdefault((self.url, name), threading.Lock())
+        got = lock.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                lock.release()
 
     # -- reads -------------------------------------------------------------------------
 

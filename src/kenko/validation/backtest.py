@@ -1,10 +1,13 @@
 """Backtest: replay a scorecard on past dates and see whether red accounts churned.
 
-Each as-of date is replayed point in time (``replay``), joined with the outcomes of
-the accounts active on it (``label_outcomes``) and only scored, labelled rows are
-judged. The renewal probability behind the Brier score, the calibration table and
-expected vs actual renewals is fitted on the earlier half of the dates and judged on
-the later half, so no figure grades a fit on the rows it was fitted to.
+Each as-of date is replayed point in time (``replay``): the accounts it scores are
+the population, and their outcomes are looked up (``label_outcomes``). Every
+account-date of the population is counted once: scored (and judged), insufficient
+data, censored (horizon past the end of the data) or unlabelled (active for the
+scorer but given no outcome). The renewal probability behind the Brier score, the
+calibration table and expected vs actual renewals is fitted on the earlier half of
+the dates and judged on the later half, so no figure grades a fit on the rows it was
+fitted to.
 """
 
 from __future__ import annotations
@@ -95,9 +98,11 @@ class BacktestResult:
     dates: list[date]
     horizon: str
     data_end: date
-    active: int  # account-dates active on their as-of date
-    censored: int  # left out: horizon past the end of the data
-    insufficient: int  # labelled but not scored (insufficient data)
+    # Account-dates the scorer finds active: scored + insufficient + censored +
+    # unlabelled, always.
+    active: int
+    censored: int  # active, left out: horizon past the end of the data
+    insufficient: int  # active and labelled but not scored (insufficient data)
     overall: Figures
     segments: dict[str, Figures]
     bands: pd.DataFrame  # band, rows, churned, churn_rate, low, high
@@ -106,6 +111,7 @@ class BacktestResult:
     expected_vs_actual: pd.DataFrame  # band, n, expected, actual
     roc: pd.DataFrame  # fpr, tpr
     warnings: list[str] = field(default_factory=list)
+    unlabelled: int = 0  # active for the scorer, neither labelled nor censored
     compare: BacktestResult | None = None
     paired: metrics.PairedDifference | None = None
 
@@ -120,6 +126,7 @@ class BacktestResult:
                 "active": self.active,
                 "censored": self.censored,
                 "insufficient_data": self.insufficient,
+                "unlabelled": self.unlabelled,
                 "scored": self.overall.rows,
             },
             "overall": self.overall.to_dict(),
@@ -187,6 +194,7 @@ def _judge(
 
     version = version or version_of(scorecard.model_dump_json())
     scores = replay(store, scorecard, dates, settings, version=version)
+    counts = _population(scores, labels, outcomes.censored)
     labelled = scores.join(labels, how="inner")
     rows = labelled[labelled["status"] == "scored"].copy()
     rows["churned"] = rows["churned"].astype(bool)
@@ -235,8 +243,9 @@ def _judge(
         horizon=str(outcomes.horizon),
         data_end=outcomes.data_end,
         active=len(scores),
-        censored=len(outcomes.censored),
-        insufficient=int((labelled["status"] != "scored").sum()),
+        censored=counts["censored"],
+        insufficient=counts["insufficient"],
+        unlabelled=counts["unlabelled"],
         overall=overall,
         segments=segments,
         bands=bands,
@@ -248,6 +257,30 @@ def _judge(
         roc=_roc(rows["churned"].to_numpy(), -rows["score"].to_numpy()),
         warnings=caveats,
     )
+
+
+def _population(
+    scores: pd.DataFrame, labels: pd.DataFrame, censored: pd.DataFrame
+) -> dict[str, int]:
+    """How the scorer's account-dates split: insufficient (labelled, not scored),
+    censored and unlabelled. The labeller may see more accounts active (a line item
+    ending on or after the end of the data still runs for it); those are not
+    counted."""
+    index = scores.index
+    labelled = index.isin(labels.index)
+    late = pd.MultiIndex.from_frame(censored[["account_id", "as_of"]])
+    is_censored = ~labelled & index.isin(late)
+    unlabelled = int((~labelled & ~is_censored).sum())
+    if unlabelled:
+        log.warning(
+            "%d active account-dates have no outcome (neither labelled nor censored)",
+            unlabelled,
+        )
+    return {
+        "insufficient": int((labelled & (scores["status"] != "scored")).sum()),
+        "censored": int(is_censored.sum()),
+        "unlabelled": unlabelled,
+    }
 
 
 def _figures(

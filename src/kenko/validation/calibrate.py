@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,11 +22,24 @@ import numpy.typing as npt
 import sqlalchemy as sa
 
 from kenko.durations import Duration
+from kenko.errors import KenkoError
 from kenko.scorecard.model import Scorecard
 from kenko.settings import Settings
 from kenko.store import Store, schema
+from kenko.warnings import FewChurnersWarning
 
 log = logging.getLogger(__name__)
+
+MIN_OUTCOMES = 2  # a fit needs at least this many churned and renewed account-dates
+# Below this many of either the fit gets a warning.
+# TODO(#3): raise to backtest's MIN_CHURNERS (10) once the small backtest test
+# expects the warning.
+FEW_OUTCOMES = 3
+
+
+class CalibrationError(KenkoError, ValueError):
+    """Nothing, or too little, to fit a score -> renewal probability map on."""
+
 
 Method = Literal["isotonic", "logistic"]
 C = schema.calibrations
@@ -64,6 +78,7 @@ class Calibration:
     fit_from: date | None = None
     fit_to: date | None = None
     rows: int = 0
+    churned: int = 0  # of the rows; not stored
 
     def predict(self, score: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Renewal probability of each score (NaN stays NaN)."""
@@ -83,7 +98,11 @@ def fit(score: npt.ArrayLike, renewed: npt.ArrayLike, method: Method) -> Calibra
     keep = ~np.isnan(s)
     s, y = s[keep], y[keep]
     if len(s) == 0:
-        raise ValueError("no scored rows to calibrate on")
+        raise CalibrationError(
+            "no scored rows to calibrate on",
+            fix="pick as-of dates whose horizon has passed before the end of the "
+            "data, with scored accounts on them",
+        )
     if method == "isotonic":
         xs, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
         means = np.bincount(inverse, weights=y) / counts
@@ -92,8 +111,10 @@ def fit(score: npt.ArrayLike, renewed: npt.ArrayLike, method: Method) -> Calibra
     elif method == "logistic":
         params = {"coef": _logistic(s / 100.0, y).tolist()}
     else:
-        raise ValueError(f"unknown calibration method {method!r}")
-    return Calibration(method, params, rows=len(s))
+        raise CalibrationError(
+            f"unknown calibration method {method!r}", fix="use isotonic or logistic"
+        )
+    return Calibration(method, params, rows=len(s), churned=int((y == 0).sum()))
 
 
 def _logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -128,13 +149,43 @@ def calibrate(
     from kenko.validation.backtest import as_of_dates, scored_outcomes
 
     version = version or version_of(scorecard.model_dump_json())
+    if end < start:
+        raise CalibrationError(
+            f"the fit ends ({end}) before it starts ({start})",
+            fix="give a start on or before the end",
+        )
     dates = as_of_dates(start, end, every)
     rows = scored_outcomes(store, scorecard, settings, dates, horizon, version)
+    _check_outcomes(len(rows), int(rows["churned"].astype(bool).sum()), len(dates))
     cal = fit(rows["score"], ~rows["churned"].astype(bool), method)
     cal.version, cal.horizon = version, str(Duration.parse(horizon))
     cal.fit_from, cal.fit_to = dates[0], dates[-1]
     log.info("calibrated %s on %d rows (%s .. %s)", method, cal.rows, start, end)
     return cal
+
+
+def _check_outcomes(n: int, churned: int, dates: int) -> None:
+    """Refuse a fit on too few churned or renewed rows; warn on few."""
+    renewed = n - churned
+    if n == 0:
+        raise CalibrationError(
+            f"no scored rows to calibrate on: {dates} as-of date(s) gave no scored "
+            "account whose outcome is known (every date may be censored)",
+            fix="pick earlier dates, at least the horizon before the end of the data",
+        )
+    if min(churned, renewed) < MIN_OUTCOMES:
+        raise CalibrationError(
+            f"{n} scored account-dates, {churned} churned and {renewed} renewed: "
+            f"a calibration needs at least {MIN_OUTCOMES} of each",
+            fix="calibrate over more as-of dates (a longer --from .. --to range)",
+        )
+    if min(churned, renewed) < FEW_OUTCOMES:
+        warnings.warn(
+            f"only {churned} churned and {renewed} renewed account-dates on "
+            f"{dates} as-of date(s); the calibration is unreliable",
+            FewChurnersWarning,
+            stacklevel=3,
+        )
 
 
 def save_calibration(store: Store, cal: Calibration) -> None:

@@ -21,7 +21,7 @@ import ibis
 import pandas as pd
 
 from kenko.durations import add_months
-from kenko.errors import DataError
+from kenko.errors import DataError, KenkoError
 from kenko.settings import Settings
 from kenko.store import Store
 from kenko.validation.outcomes import OPEN_END, account_spells, as_int, line_items
@@ -29,6 +29,11 @@ from kenko.validation.outcomes import OPEN_END, account_spells, as_int, line_ite
 log = logging.getLogger(__name__)
 
 Period = Literal["month", "quarter"]
+NO_SNAPSHOT = "no snapshot"  # the --by band group of accounts never scored by then
+
+
+class KpiError(KenkoError, ValueError):
+    """A KPI request kenko cannot answer: a range ending before it starts, ..."""
 
 
 # -- periods -----------------------------------------------------------------------
@@ -42,9 +47,11 @@ def period_bounds(start: date, end: date, period: Period) -> list[tuple[date, da
     """[first day, next period's first day) of each period touching start..end
     (inclusive); the first period is snapped to its start."""
     if period not in ("month", "quarter"):
-        raise ValueError(f"period {period!r} is not 'month' or 'quarter'")
-    if end < start:
-        raise ValueError(f"the range ends ({end}) before it starts ({start})")
+        raise KpiError(
+            f"period {period!r} is not 'month' or 'quarter'",
+            fix="use month or quarter",
+        )
+    _check_range(start, end)
     months = 1 if period == "month" else 3
     first = month_start(start)
     if months == 3:
@@ -55,6 +62,14 @@ def period_bounds(start: date, end: date, period: Period) -> list[tuple[date, da
         out.append((first, nxt))
         first = nxt
     return out
+
+
+def _check_range(start: date, end: date) -> None:
+    if end < start:
+        raise KpiError(
+            f"the range ends ({end}) before it starts ({start})",
+            fix="give a start on or before the end",
+        )
 
 
 def _rate(num: Any, den: Any) -> Any:
@@ -179,7 +194,9 @@ def period_kpis(
     Logo churn rate = churned in the period / (active at its start + new in it), from
     the period's totals; voluntary and involuntary churn are reported apart. GRR, NRR,
     MRR churn, expansion and contraction compare each account's MRR on the period's
-    last day with its MRR on the first, for the accounts active at the start. ``by``
+    last day with its MRR on the first, for the accounts active at the start:
+    ``cohort_mrr_end`` is those accounts' MRR on the last day, ``mrr_end`` every
+    account's (new ones too). ``by``
     is ``"band"`` (each account's band in its latest snapshot at or before the
     period's start, of ``version`` if given) or an account attribute name.
     """
@@ -198,6 +215,7 @@ def period_kpis(
     facts["expansion_mrr"] = (m1 - m0).where(m1 > m0, 0.0).where(m0 > 0, 0.0)
     facts["base_mrr_end"] = m1
     facts["base_mrr_start"] = m0
+    facts["all_mrr_end"] = facts["mrr_end"]
     facts["voluntary"] = facts["churned"] & ~facts["involuntary"]
     facts["renewed"] = facts["renewal_due"] & ~facts["churned"]
     sums = {
@@ -212,6 +230,7 @@ def period_kpis(
         "cancel_requests": "sum",
         "base_mrr_start": "sum",
         "base_mrr_end": "sum",
+        "all_mrr_end": "sum",
         "churned_mrr": "sum",
         "contraction_mrr": "sum",
         "expansion_mrr": "sum",
@@ -220,7 +239,8 @@ def period_kpis(
     t = t.rename(
         columns={
             "base_mrr_start": "mrr_start",
-            "base_mrr_end": "mrr_end",
+            "base_mrr_end": "cohort_mrr_end",
+            "all_mrr_end": "mrr_end",
             "renewal_due": "renewals_due",
             "churned": "churned",
             "voluntary": "churned_voluntary",
@@ -234,7 +254,7 @@ def period_kpis(
     t["involuntary_churn_rate"] = _rate(t["churned_involuntary"], at_risk)
     t["renewal_rate"] = _rate(t["renewed"], t["renewals_due"])
     t["grr"] = _rate(t["mrr_start"] - lost, t["mrr_start"])
-    t["nrr"] = _rate(t["mrr_end"], t["mrr_start"])
+    t["nrr"] = _rate(t["cohort_mrr_end"], t["mrr_start"])
     t["mrr_churn_rate"] = _rate(lost, t["mrr_start"])
     t["expansion_rate"] = _rate(t["expansion_mrr"], t["mrr_start"])
     t["contraction_rate"] = _rate(t["contraction_mrr"], t["mrr_start"])
@@ -264,9 +284,10 @@ def _groups(store: Store, facts: pd.DataFrame, by: str, version: str | None) -> 
         snaps.select("account_id", "as_of", "band", "computed_at").to_pandas(),
         "as_of",
     )
-    return band_at(
+    band = band_at(
         bands, facts[["account_id", "period"]].rename(columns={"period": "day"})
     )
+    return band.where(band.notna(), NO_SNAPSHOT)
 
 
 def band_at(snapshots: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
@@ -301,8 +322,7 @@ def daily_series(store: Store, start: date, end: date) -> pd.DataFrame:
     (active line items without a cancellation request on or before d) and
     cancellation requests (line items whose canceled_at is d).
     """
-    if end < start:
-        raise ValueError(f"the range ends ({end}) before it starts ({start})")
+    _check_range(start, end)
     days = [start + timedelta(days=i) for i in range(-1, (end - start).days + 1)]
     spine = ibis.memtable(
         pd.DataFrame(
@@ -538,7 +558,10 @@ def _activity_months(store: Store, source: str, first: date, cutoff: date) -> An
             month=ev.ts.truncate("M").date(),
         ).distinct()
     if source != "subscriptions":
-        raise ValueError(f"cohort source {source!r} is not 'events' or 'subscriptions'")
+        raise KpiError(
+            f"cohort source {source!r} is not 'events' or 'subscriptions'",
+            fix="use events or subscriptions",
+        )
     subs = con.table("subscriptions")
     earliest = subs.start_date.min().to_pandas()
     if earliest is None or pd.isna(earliest):

@@ -85,10 +85,23 @@ class PairedDifference:
     difference: float
     low: float
     high: float
-    p_value: float  # two-sided: share of resamples on the other side of 0, doubled
+    # Two-sided: (resamples on the other side of 0 + 1) / (resamples + 1), doubled,
+    # so never 0: with none on the other side it is the bound 2 / (n + 1).
+    p_value: float
+    resamples: int = 0
+
+    @property
+    def p_value_below(self) -> float | None:
+        """The bound the p-value is reported as when no resample crossed 0."""
+        if self.resamples == 0 or math.isnan(self.p_value):
+            return None
+        bound = 2 / (self.resamples + 1)
+        return bound if self.p_value <= bound else None
 
     def to_dict(self) -> dict[str, float]:
-        return {k: _json(v) for k, v in self.__dict__.items()}
+        out = {k: _json(v) for k, v in self.__dict__.items() if k != "resamples"}
+        out["p_value_below"] = _json(self.p_value_below)
+        return out
 
 
 def paired_auc_difference(
@@ -109,8 +122,12 @@ def paired_auc_difference(
     diff = _resampled_auc(y, a, draws) - _resampled_auc(y, b, draws)
     diff = diff[~np.isnan(diff)]
     lo, hi = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2])
-    p = min(1.0, 2 * min((diff <= 0).mean(), (diff >= 0).mean()))
-    return PairedDifference(auc_a, auc_b, auc_a - auc_b, float(lo), float(hi), p)
+    n = len(diff)
+    crossed = int(min((diff <= 0).sum(), (diff >= 0).sum()))
+    p = min(1.0, 2 * (crossed + 1) / (n + 1))
+    return PairedDifference(
+        auc_a, auc_b, auc_a - auc_b, float(lo), float(hi), p, resamples=n
+    )
 
 
 def top_lift(churned: Array, risk: Array, share: float = 0.1) -> float:
@@ -148,14 +165,19 @@ def precision_recall(churned: Array, flagged: Array) -> tuple[float, float]:
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion k / n."""
+    """Wilson score interval of a proportion k / n, within [0, 1], 12 decimals.
+
+    The rounding drops float noise such as a low bound of 3e-18 for k = 0.
+    """
     if n == 0:
         return math.nan, math.nan
     z = float(stats.norm.ppf((1 + level) / 2))
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = round(min(max(centre - half, 0.0), 1.0), 12)
+    high = round(min(max(centre + half, 0.0), 1.0), 12)
+    return low, high
 
 
 def calibration_table(

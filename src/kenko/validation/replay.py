@@ -25,6 +25,7 @@ from kenko.measures.compute import (
     active_accounts_many,
     active_user_windows,
     check_measures,
+    events_start,
     fill_values,
     new_frame,
 )
@@ -81,7 +82,9 @@ def measure_frame(
     frame = new_frame(
         days[-1], measures, accounts, attributes.reindex(ids).set_axis(accounts.index)
     )
-    fill_values(frame, measures, result, static.reindex(ids).set_axis(accounts.index))
+    start = events_start(con, settings) if event_measures else None
+    static = static.reindex(ids).set_axis(accounts.index)
+    fill_values(frame, measures, result, static, start)
     log.info(
         "computed %d measures for %d account-dates over %d dates",
         len(measures),

@@ -17,10 +17,16 @@ def write_html(result: BacktestResult, path: Path | str) -> None:
     charts = {"roc": _roc(result), "calibration": _calibration(result)}
     charts["bands"] = _bands_over_time(result)
     d = result.to_dict()
-    rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>"
+    other = d.get("compare")
+    head = "<tr><th></th><th>" + html.escape(result.scorecard) + "</th>"
+    head += f"<th>{html.escape(other['scorecard'])}</th></tr>" if other else "</tr>"
+    rows = head + "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td>"
+        + (f"<td>{_fmt(other['overall'][k])}</td>" if other else "")
+        + "</tr>"
         for k, v in d["overall"].items()
     )
+    paired = _paired(d.get("paired_auc_difference"), result)
     bands = "".join(
         f"<tr><td>{html.escape(str(b['band']))}</td><td>{b['rows']}</td>"
         f"<td>{b['churned']}</td><td>{_fmt(b['churn_rate'])}</td>"
@@ -46,6 +52,7 @@ def write_html(result: BacktestResult, path: Path | str) -> None:
 {result.censored} account-dates censored.</p>
 <ul>{warnings}</ul>
 <table>{rows}</table>
+{paired}
 <h2>Churn by band</h2>
 <table><tr><th>band</th><th>rows</th><th>churned</th><th>rate</th><th>95%</th></tr>
 {bands}</table>
@@ -54,6 +61,26 @@ def write_html(result: BacktestResult, path: Path | str) -> None:
 </body></html>
 """
     Path(path).write_text(page, encoding="utf-8")
+
+
+def _paired(paired: dict[str, Any] | None, result: BacktestResult) -> str:
+    """The paired AUC difference of the two scorecards, as a small table."""
+    if paired is None or result.compare is None:
+        return ""
+    p = paired["p_value"]
+    if paired.get("p_value_below") is not None:
+        p = f"< {paired['p_value_below']:.2g}"
+    name_a = html.escape(result.scorecard)
+    name_b = html.escape(result.compare.scorecard)
+    return (
+        f"<h2>Paired AUC difference ({name_a} − {name_b})</h2><table>"
+        f"<tr><th>AUC {name_a}</th><td>{_fmt(paired['auc_a'])}</td></tr>"
+        f"<tr><th>AUC {name_b}</th><td>{_fmt(paired['auc_b'])}</td></tr>"
+        f"<tr><th>difference</th><td>{_fmt(paired['difference'])}</td></tr>"
+        f"<tr><th>95% interval</th><td>{_fmt(paired['low'])} – "
+        f"{_fmt(paired['high'])}</td></tr>"
+        f"<tr><th>p-value</th><td>{_fmt(p)}</td></tr></table>"
+    )
 
 
 def _roc(result: BacktestResult) -> dict[str, Any]:
@@ -84,17 +111,18 @@ def _roc(result: BacktestResult) -> dict[str, Any]:
 
 
 def _calibration(result: BacktestResult) -> dict[str, Any]:
-    table = result.calibration
+    runs = [result] + ([result.compare] if result.compare is not None else [])
     data = [
         {
-            "x": table["predicted"].tolist(),
-            "y": table["observed"].tolist(),
-            "text": [f"{n} account-dates" for n in table["n"]],
+            "x": r.calibration["predicted"].tolist(),
+            "y": r.calibration["observed"].tolist(),
+            "text": [f"{n} account-dates" for n in r.calibration["n"]],
             "mode": "lines+markers",
-            "name": "observed",
-        },
-        {"x": [0, 1], "y": [0, 1], "name": "perfect", "line": {"dash": "dot"}},
+            "name": r.scorecard if len(runs) > 1 else "observed",
+        }
+        for r in runs
     ]
+    data.append({"x": [0, 1], "y": [0, 1], "name": "perfect", "line": {"dash": "dot"}})
     layout = {
         "title": "Calibration (later half of the dates)",
         "xaxis": {"title": "predicted renewal rate", "range": [0, 1]},
@@ -104,15 +132,17 @@ def _calibration(result: BacktestResult) -> dict[str, Any]:
 
 
 def _bands_over_time(result: BacktestResult) -> dict[str, Any]:
-    table = result.bands_over_time
+    runs = [result] + ([result.compare] if result.compare is not None else [])
     data = [
         {
             "x": [d.isoformat() for d in group["as_of"]],
             "y": group["churn_rate"].tolist(),
-            "name": str(band),
+            "name": f"{r.scorecard}: {band}" if len(runs) > 1 else str(band),
             "mode": "lines+markers",
+            **({"line": {"dash": "dash"}} if i else {}),
         }
-        for band, group in table.groupby("band", sort=False)
+        for i, r in enumerate(runs)
+        for band, group in r.bands_over_time.groupby("band", sort=False)
     ]
     layout = {
         "title": f"Churn within {result.horizon} by band",

@@ -237,7 +237,10 @@ def red_threshold(
     y = np.asarray(churned, dtype=bool)
     n1, n0 = int(y.sum()), int((~y).sum())
     if n1 == 0 or n0 == 0:
-        raise ValueError("a red threshold needs churned and retained accounts")
+        raise TuneError(
+            "a red threshold needs churned and retained accounts",
+            fix="pick dates whose horizon has passed and that have churned accounts",
+        )
 
     def at(t: float, rule: str) -> RedThreshold:
         return RedThreshold(
@@ -249,7 +252,10 @@ def red_threshold(
 
     if target_capture is not None:
         if not 0 < target_capture <= 1:
-            raise ValueError(f"target_capture {target_capture} is not in (0, 1]")
+            raise TuneError(
+                f"target_capture {target_capture} is not in (0, 1]",
+                fix="give a share of churners above 0 and at most 1, e.g. 0.5",
+            )
         k = math.ceil(target_capture * n1 - 1e-9)
         kth = float(np.sort(s[y])[k - 1])
         return at(kth + 0.1, "capture")
