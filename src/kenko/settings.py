@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
@@ -390,26 +388,19 @@ def check_timezone(name: str) -> None:
 
 def read_settings(path: Path) -> Settings:
     """Read and validate ``kenko.yaml``; every problem is named by key path and line."""
-    from kenko.yamlcheck import load_yaml, problems_of
+    from kenko.yamlcheck import validate_yaml
 
-    fix = "see the comments `kenko init` writes into kenko.yaml"
     try:
-        raw, root = load_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"not valid YAML: {exc}", where=str(path), fix=fix) from exc
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SettingsError(f"cannot read: {exc.strerror}", where=str(path)) from exc
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise SettingsError("expected a mapping of settings", where=str(path), fix=fix)
-    try:
-        return Settings.model_validate(raw)
-    except ValidationError as exc:
-        problems = problems_of(exc, root)
-        raise SettingsError(
-            f"{len(problems)} problem(s) in the settings",
-            where=str(path),
-            fix=fix,
-            problems=problems,
-        ) from exc
+    settings, _ = validate_yaml(
+        text,
+        Settings,
+        error=SettingsError,
+        where=str(path),
+        what="settings",
+        fix="see the comments `kenko init` writes into kenko.yaml",
+        empty_ok=True,
+    )
+    return settings

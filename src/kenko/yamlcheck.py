@@ -7,10 +7,12 @@ pydantic's errors into ``(where, message)`` pairs such as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+from kenko.errors import KenkoError
 
 _HINTS = {
     "extra_forbidden": "remove the key or check its spelling against the JSON Schema",
@@ -80,3 +82,39 @@ def at(root: yaml.Node | None, loc: list[Any] | tuple[Any, ...]) -> str:
     line = line_of(root, loc)
     path = key_path(loc)
     return f"{path} (line {line})" if line else path
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_yaml(
+    text: str,
+    model: type[M],
+    *,
+    error: type[KenkoError],
+    where: str,
+    what: str,
+    fix: str | None = None,
+    empty_ok: bool = False,
+) -> tuple[M, yaml.Node | None]:
+    """Parse and validate a YAML file's text as ``model``, or raise ``error`` listing
+    every problem by key path and line. Returns the model and the node tree (for the
+    lines of problems found later)."""
+    try:
+        raw, root = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise error(f"not valid YAML: {exc}", where=where, fix=fix) from exc
+    if raw is None and empty_ok:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise error(f"the {what} must be a YAML mapping of keys", where=where, fix=fix)
+    try:
+        return model.model_validate(raw), root
+    except ValidationError as exc:
+        problems = problems_of(exc, root)
+        raise error(
+            f"{len(problems)} problem(s) in the {what}",
+            where=where,
+            fix=fix,
+            problems=problems,
+        ) from exc

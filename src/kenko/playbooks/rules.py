@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kenko.durations import Duration
 from kenko.errors import KenkoError
 from kenko.playbooks.template import placeholders
 from kenko.scorecard.model import Scorecard
-from kenko.yamlcheck import at, load_yaml, problems_of
+from kenko.yamlcheck import at, validate_yaml
 
 ROLES = ("csm", "manager_of_csm")
 TEMPLATE_FIELDS = (
@@ -232,22 +232,14 @@ def parse_playbooks(
 ) -> Playbooks:
     """Validate playbooks text; every problem is reported with its key path and line."""
     where = str(path) if path else "playbooks"
-    try:
-        raw, root = load_yaml(text)
-    except yaml.YAMLError as exc:
-        raise PlaybooksError(f"not valid YAML: {exc}", where=where) from exc
-    raw = raw if raw is not None else {}
-    if not isinstance(raw, dict):
-        raise PlaybooksError("expected a mapping with `rules`", where=where)
-    try:
-        playbooks = Playbooks.model_validate(raw)
-    except ValidationError as exc:
-        problems = problems_of(exc, root)
-        raise PlaybooksError(
-            f"{len(problems)} problem(s) in the playbooks file",
-            where=where,
-            problems=problems,
-        ) from exc
+    playbooks, root = validate_yaml(
+        text,
+        Playbooks,
+        error=PlaybooksError,
+        where=where,
+        what="playbooks file",
+        empty_ok=True,
+    )
     semantic = _semantic_problems(playbooks, root, scorecard)
     if semantic:
         raise PlaybooksError(

@@ -9,12 +9,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
 from kenko.errors import ScorecardError
 from kenko.scorecard.model import Scorecard
-from kenko.yamlcheck import load_yaml, problems_of
+from kenko.yamlcheck import validate_yaml
 
 
 @dataclass(frozen=True)
@@ -63,25 +60,14 @@ def read_scorecard(path: Path) -> ScorecardFile:
 def parse_scorecard(text: str, path: Path | None = None) -> ScorecardFile:
     """Validate scorecard text; every problem is reported with its key path and line."""
     where = str(path) if path else "scorecard"
-    try:
-        raw, root = load_yaml(text)
-    except yaml.YAMLError as exc:
-        raise ScorecardError(f"not valid YAML: {exc}", where=where) from exc
-    if not isinstance(raw, dict):
-        raise ScorecardError(
-            "expected a mapping with at least `groups`",
-            where=where,
-            fix=_template_fix(),
-        )
-    try:
-        scorecard = Scorecard.model_validate(raw)
-    except ValidationError as exc:
-        problems = problems_of(exc, root)
-        raise ScorecardError(
-            f"{len(problems)} problem(s) in the scorecard",
-            where=where,
-            problems=problems,
-        ) from exc
+    scorecard, _ = validate_yaml(
+        text,
+        Scorecard,
+        error=ScorecardError,
+        where=where,
+        what="scorecard",
+        fix=_template_fix(),
+    )
     semantic = _semantic_problems(scorecard)
     if semantic:
         raise ScorecardError(
