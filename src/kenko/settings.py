@@ -388,19 +388,17 @@ def check_timezone(name: str) -> None:
 
 def read_settings(path: Path) -> Settings:
     """Read and validate ``kenko.yaml``; every problem is named by key path and line."""
-    from kenko.yamlcheck import validate_yaml
+    from kenko.yamlcheck import read_text, validate_yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SettingsError(f"cannot read: {exc.strerror}", where=str(path)) from exc
+    fix = "see the comments `kenko init` writes into kenko.yaml"
+    text = read_text(path, error=SettingsError, what="settings", fix=fix)
     settings, _ = validate_yaml(
         text,
         Settings,
         error=SettingsError,
         where=str(path),
         what="settings",
-        fix="see the comments `kenko init` writes into kenko.yaml",
+        fix=fix,
         empty_ok=True,
     )
     return settings

@@ -7,6 +7,7 @@ pydantic's errors into ``(where, message)`` pairs such as
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
@@ -117,4 +118,14 @@ def validate_yaml(
             where=where,
             fix=fix,
             problems=problems,
+        ) from exc
+
+
+def read_text(path: Path, *, error: type[KenkoError], what: str, fix: str) -> str:
+    """A config file's text, or ``error`` saying why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(
+            f"cannot read the {what}: {exc.strerror}", where=str(path), fix=fix
         ) from exc

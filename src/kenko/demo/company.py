@@ -85,6 +85,21 @@ EXEC_MEETINGS_A_MONTH = {"smb": 0.01, "mid": 0.05, "enterprise": 0.15}
 MAX_INTEGRATIONS = {"smb": 2, "mid": 4, "enterprise": 6}
 
 
+# Columns of the generated subscriptions.csv, in file order.
+SUBSCRIPTION_COLUMNS = [
+    "account_id",
+    "subscription_id",
+    "product",
+    "start_date",
+    "end_date",
+    "price",
+    "quantity",
+    "units",
+    "billing_term",
+    "end_reason",
+]
+
+
 def _sigmoid(x: np.ndarray | float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
 
@@ -254,19 +269,7 @@ def _plans(
             quantity = next_quantity
             k += 1
 
-    columns = [
-        "account_id",
-        "subscription_id",
-        "product",
-        "start_date",
-        "end_date",
-        "price",
-        "quantity",
-        "units",
-        "billing_term",
-        "end_reason",
-    ]
-    return pd.DataFrame(rows, columns=columns), seats_by_month, churn
+    return pd.DataFrame(rows, columns=SUBSCRIPTION_COLUMNS), seats_by_month, churn
 
 
 def _addons(
@@ -327,19 +330,7 @@ def _addons(
     for (a, _product), row in open_row.items():
         if churn[a] is not None:
             row.update(end_date=churn[a], end_reason=reasons[a])
-    columns = [
-        "account_id",
-        "subscription_id",
-        "product",
-        "start_date",
-        "end_date",
-        "price",
-        "quantity",
-        "units",
-        "billing_term",
-        "end_reason",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=SUBSCRIPTION_COLUMNS)
 
 
 def _events(

@@ -18,7 +18,7 @@ from kenko.durations import Duration
 from kenko.errors import KenkoError
 from kenko.playbooks.template import placeholders
 from kenko.scorecard.model import Scorecard
-from kenko.yamlcheck import at, validate_yaml
+from kenko.yamlcheck import at, read_text, validate_yaml
 
 ROLES = ("csm", "manager_of_csm")
 TEMPLATE_FIELDS = (
@@ -216,14 +216,12 @@ class Playbooks(_Strict):
 
 def read_playbooks(path: Path, scorecard: Scorecard | None = None) -> Playbooks:
     """Read and validate a playbooks file (against the scorecard, when given)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlaybooksError(
-            f"cannot read the playbooks file: {exc.strerror}",
-            where=str(path),
-            fix="check the `playbooks` setting in kenko.yaml, or run `kenko init`",
-        ) from exc
+    text = read_text(
+        path,
+        error=PlaybooksError,
+        what="playbooks file",
+        fix="check the `playbooks` setting in kenko.yaml, or run `kenko init`",
+    )
     return parse_playbooks(text, path, scorecard)
 
 

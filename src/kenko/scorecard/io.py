@@ -11,7 +11,7 @@ from typing import Any
 
 from kenko.errors import ScorecardError
 from kenko.scorecard.model import Scorecard
-from kenko.yamlcheck import validate_yaml
+from kenko.yamlcheck import read_text, validate_yaml
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,12 @@ def json_schema() -> dict[str, Any]:
 
 def read_scorecard(path: Path) -> ScorecardFile:
     """Read and validate a scorecard file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScorecardError(
-            f"cannot read the scorecard: {exc.strerror}",
-            where=str(path),
-            fix="check the `scorecard` setting in kenko.yaml",
-        ) from exc
+    text = read_text(
+        path,
+        error=ScorecardError,
+        what="scorecard",
+        fix="check the `scorecard` setting in kenko.yaml",
+    )
     return parse_scorecard(text, path)
 
 
